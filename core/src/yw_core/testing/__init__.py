@@ -1,0 +1,1 @@
+"""pytest plugin shipped with yw-core (entry point pytest11): conformance suites and fixtures."""
