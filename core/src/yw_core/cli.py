@@ -1,0 +1,222 @@
+"""The `yw-core` command: list, info, doctor and new-plugin (plugins may add more).
+
+argparse rather than click keeps `yw-core list` fast: it imports neither torch, pydantic nor
+plugin code. Plugin commands (hook `yw_register_commands`) are loaded only for names that are not
+built in, so a built-in command never imports a hooks module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from yw_core import __version__
+from yw_core.groups import GROUPS
+
+INTERFACE_CHOICES = [*GROUPS, "hooks"]
+BUILTIN = ("list", "info", "doctor", "new-plugin")
+PROBLEMS = ("broken", "incompatible", "conflict")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _status_text(entry) -> str:
+    if entry.status == "unchecked":
+        return "-"
+    return entry.status if entry.status == "ok" else f"{entry.status}: {entry.reason}"
+
+
+def cmd_list(args) -> int:
+    from yw_core.registry import Registry
+
+    registry = Registry.discover()
+    if args.available:
+        return _list_available(registry, args)
+    entries = registry.check_all(args.interface) if args.check else registry.entries(args.interface)
+    if args.freeze:
+        pins = {f"{e.distribution}=={e.version}" for e in entries}
+        print("\n".join([f"yw-core=={__version__}", *sorted(pins)]))
+        return 0
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return 0
+    if not entries:
+        print("No yw plugins installed. See what is available: yw-core list --available")
+        return 0
+    header = ["NAME", "INTERFACE", "DISTRIBUTION", "VERSION", "STATUS", "SOURCE"]
+    rows = [
+        [e.name, e.interface, e.distribution, e.version, _status_text(e), e.source] for e in entries
+    ]
+    print(_table(rows, header))
+    if not args.check:
+        print("\nSTATUS '-' = not imported yet; `yw-core list --check` imports each plugin.")
+    return 0
+
+
+def _list_available(registry, args) -> int:
+    from yw_core.catalogue import canonical, load_catalogue
+
+    installed = {canonical(e.distribution) for e in registry.entries()}
+    rows, data = [], []
+    for dist, item in load_catalogue().items():
+        if dist in installed:
+            continue
+        for name, interface in item.get("methods", {}).items():
+            if args.interface in (None, interface):
+                pip = f"pip install {item['distribution']}"
+                rows.append([name, interface, item["distribution"], item["status"], pip])
+                data.append(
+                    {
+                        "name": name,
+                        "interface": interface,
+                        "distribution": item["distribution"],
+                        "status": item["status"],
+                        "install": pip,
+                        "paper": item.get("paper"),
+                    }
+                )
+    if args.json:
+        print(json.dumps(data, indent=2))
+    elif rows:
+        print(_table(rows, ["NAME", "INTERFACE", "DISTRIBUTION", "STATUS", "INSTALL"]))
+    else:
+        print("Every first-party plugin is installed.")
+    return 0
+
+
+def _format_value(value) -> str:
+    return "-" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+def cmd_info(args) -> int:
+    from yw_core.registry import PluginError, Registry, UnknownMethodError
+
+    try:
+        method = Registry.discover().load(args.name, args.interface)
+    except UnknownMethodError as exc:
+        print(f"yw-core info: {exc}", file=sys.stderr)
+        return 2
+    except PluginError as exc:
+        print(f"yw-core info: {exc}", file=sys.stderr)
+        return 1
+    info = method.describe()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"{info['name']} ({info['interface']}): {info['summary']}")
+    print(f"status: {info['status']}   license: {info['license']}   api: {info['api_version']}")
+    paper = info["paper"]
+    if paper:
+        print(f"\npaper: {paper['title']}")
+        print(f"  {', '.join(paper['authors'])}. {paper['venue']} {paper['year']}")
+        if paper.get("arxiv_id"):
+            print(f"  arXiv: {paper['arxiv_id']}")
+        if paper.get("code_url"):
+            print(f"  code: {paper['code_url']}")
+    caps = info["capabilities"]
+    print("\ncapabilities:")
+    for key, value in caps.items():
+        print(f"  {key}: {', '.join(value) if isinstance(value, (list, tuple)) else value}")
+    print("\nconfig:")
+    if not info["config"]:
+        print("  (no options)")
+        return 0
+    rows = []
+    for f in info["config"]:
+        bounds = ", ".join(f"{k} {v}" for k, v in f["bounds"].items())
+        rows.append([f["name"], f["type"], _format_value(f["default"]), bounds, f["description"]])
+    print(_table(rows, ["FIELD", "TYPE", "DEFAULT", "BOUNDS", "DESCRIPTION"]))
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    import platform
+
+    from yw_core.registry import Registry
+
+    entries = Registry.discover().check_all()
+    try:
+        import torch
+
+        torch_line = f"torch {torch.__version__} (cuda: {torch.cuda.is_available()})"
+    except Exception as exc:  # torch is a dependency, but say so if it is broken
+        torch_line = f"torch cannot be imported: {exc}"
+    print(f"yw-core {__version__}, Python {platform.python_version()}, {torch_line}")
+    bad = [e for e in entries if e.status in PROBLEMS]
+    for e in bad:
+        print(f"  {e.status:12} {e.interface}/{e.name} from {e.distribution} {e.version}: {e.reason}")
+    ok = len(entries) - len(bad)
+    print(f"{ok} plugin entr{'y' if ok == 1 else 'ies'} ok, {len(bad)} with problems")
+    return 1 if bad else 0
+
+
+def cmd_new_plugin(args) -> int:
+    from pathlib import Path
+
+    from yw_core.scaffold import scaffold
+
+    try:
+        out = scaffold(args.name, args.interface, Path(args.output) if args.output else None)
+    except (ValueError, FileExistsError) as exc:
+        print(f"yw-core new-plugin: {exc}", file=sys.stderr)
+        return 2
+    print(f"Created {out}")
+    print(f"Next: pip install -e {out} && yw-core list && pytest {out}/tests")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yw-core", description="Find, inspect and check yw method plugins."
+    )
+    parser.add_argument("--version", action="version", version=f"yw-core {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list installed methods (or those available to install)")
+    p.add_argument("--interface", choices=INTERFACE_CHOICES, help="only this interface")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--available", action="store_true", help="first-party plugins not installed")
+    p.add_argument("--check", action="store_true", help="import each plugin and fill STATUS")
+    p.add_argument("--freeze", action="store_true", help="print name==version of installed plugins")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="paper, capabilities and config schema of one method")
+    p.add_argument("name")
+    p.add_argument("--interface", choices=list(GROUPS), help="when the name exists in several")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("doctor", help="import every plugin; exit 1 if any is broken")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("new-plugin", help="scaffold an out-of-tree plugin distribution")
+    p.add_argument("name", help="method name, e.g. my-defense")
+    p.add_argument("--interface", choices=list(GROUPS), required=True)
+    p.add_argument("--output", help="directory to create (default: ./yw-plugin-NAME)")
+    p.set_defaults(func=cmd_new_plugin)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in BUILTIN:
+        from yw_core.hooks import get_plugin_manager
+
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        get_plugin_manager().hook.yw_register_commands(subparsers=subparsers)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
