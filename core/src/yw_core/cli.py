@@ -113,7 +113,8 @@ def cmd_info(args) -> int:
     paper = info["paper"]
     if paper:
         print(f"\npaper: {paper['title']}")
-        print(f"  {', '.join(paper['authors'])}. {paper['venue']} {paper['year']}")
+        where = " ".join(str(x) for x in (paper["venue"], paper["year"]) if x)
+        print(f"  {', '.join(paper['authors'])}. {where}")
         if paper.get("arxiv_id"):
             print(f"  arXiv: {paper['arxiv_id']}")
         if paper.get("code_url"):

@@ -66,6 +66,9 @@ class UnknownMethodError(PluginError, LookupError):
     def __init__(self, name: str, known: list[str]):
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean: {', '.join(close)}?" if close else ""
+        available = _available().get(name)
+        if available:
+            hint = f" installed; it is in {available}: pip install {available}"
         super().__init__(f"no method named {name}{hint}")
         self.name = name
         self.close_matches = close
@@ -296,7 +299,7 @@ class Registry:
         """The method class called `name`; raises PluginError saying why it cannot be used."""
         found = self.find(name, interface)
         if not found:
-            raise UnknownMethodError(name, self.names(interface) + _available_names())
+            raise UnknownMethodError(name, self.names(interface) + list(_available()))
         kinds = sorted({e.interface for e in found})
         if len(kinds) > 1:
             raise PluginError(
@@ -331,7 +334,12 @@ def report(entry: Entry) -> None:
         log.warning("yw-core: skipping %s: %s: %s", entry.label, entry.status, entry.reason)
 
 
-def _available_names() -> list[str]:
+def _available() -> dict[str, str]:
+    """First-party method names from registry.toml, each with its distribution."""
     from yw_core.catalogue import load_catalogue
 
-    return [name for entry in load_catalogue().values() for name in entry.get("methods", {})]
+    return {
+        name: entry["distribution"]
+        for entry in load_catalogue().values()
+        for name in entry.get("methods", {})
+    }

@@ -1,1 +1,286 @@
-"""pytest plugin shipped with yw-core (entry point pytest11): conformance suites and fixtures."""
+"""Conformance suites any plugin runs against its own classes, in one line:
+
+    from yw_core.testing import conformance_suite
+    TestConformance = conformance_suite(MyDefense)
+
+Each suite checks the metadata and Config rules every method must follow, then exercises the
+interface's call shape on a tiny model and checks the promises the interface makes (output shapes,
+query budgets, eps-balls, untouched inputs). Subclass the suite to adapt it: set `config_overrides`
+to make the method cheap, or override `make_model` / `make_data` for methods that need other inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+
+__all__ = [
+    "MethodConformance",
+    "DefenseConformance",
+    "WeightOptimizerConformance",
+    "AttackConformance",
+    "OODScorerConformance",
+    "UnlearnerConformance",
+    "ContinualLearnerConformance",
+    "RecModelConformance",
+    "ForecasterConformance",
+    "InterpreterConformance",
+    "conformance_suite",
+    "tiny_classifier",
+    "tiny_dataset",
+]
+
+
+def tiny_classifier(in_features: int = 64, num_classes: int = 4, seed: int = 0):
+    """A two-part classifier (features, head) on 1x8x8 inputs, as the reference models are split."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    model = nn.Sequential()
+    model.add_module("features", nn.Sequential(nn.Flatten(), nn.Linear(in_features, 16), nn.ReLU()))
+    model.add_module("head", nn.Linear(16, num_classes))
+    return model.eval()
+
+
+def tiny_dataset(n: int = 32, num_classes: int = 4, seed: int = 0):
+    """n random 1x8x8 images in [0, 1] with labels in [0, num_classes)."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 8, 8, generator=g)
+    y = torch.randint(0, num_classes, (n,), generator=g)
+    return TensorDataset(x, y)
+
+
+class MethodConformance:
+    """Rules every method class follows, whatever its interface."""
+
+    method: ClassVar[type]
+    interface: ClassVar[type | None] = None
+    config_overrides: ClassVar[dict[str, Any]] = {}
+    num_classes: ClassVar[int] = 4
+
+    def make(self):
+        return self.method(**self.config_overrides)
+
+    def make_model(self):
+        return tiny_classifier(num_classes=self.num_classes)
+
+    def make_data(self, n: int = 32, seed: int = 0):
+        return tiny_dataset(n, self.num_classes, seed)
+
+    def test_method_class_is_valid(self):
+        from yw_core.interfaces import check_method_class
+
+        assert check_method_class(self.method, self.interface) == []
+
+    def test_builds_with_paper_defaults(self):
+        method = self.method()
+        assert method.config == self.method.Config()
+
+    def test_unknown_config_key_is_rejected_by_name(self):
+        from pydantic import ValidationError
+
+        with pytest.raises(ValidationError, match="no_such_option"):
+            self.method(no_such_option=1)
+
+    def test_config_is_frozen(self):
+        from pydantic import ValidationError
+
+        config = self.method().config
+        for field in type(config).model_fields:
+            with pytest.raises(ValidationError):
+                setattr(config, field, getattr(config, field))
+            break
+
+    def test_out_of_bounds_values_are_rejected_by_name(self):
+        from pydantic import ValidationError
+
+        from yw_core.interfaces import config_schema
+
+        for row in config_schema(self.method.Config):
+            for key, bound in row["bounds"].items():
+                outside = bound - 1 if key in ("ge", "gt") else bound + 1
+                with pytest.raises(ValidationError, match=row["name"]):
+                    self.method(**{row["name"]: outside})
+
+    def test_describe_is_json_serialisable(self):
+        import json
+
+        info = json.loads(json.dumps(self.method.describe(), default=str))
+        assert info["name"] == self.method.name
+        assert info["interface"] == self.method.interface
+
+    def test_entry_point_matches_class(self):
+        """When installed, the entry point of this name in this group loads this very class."""
+        from importlib import metadata
+
+        found = [
+            ep
+            for ep in metadata.entry_points(group=self.method.group)
+            if ep.name == self.method.name
+        ]
+        if not found:
+            pytest.skip("not installed through an entry point")
+        assert [ep.load() for ep in found] == [self.method]
+
+
+class DefenseConformance(MethodConformance):
+    """A post-hoc defense keeps the output shape and leaves the model's weights alone."""
+
+    def test_post_hoc_protect_keeps_shape_and_weights(self, yw_runtime):
+        import torch
+
+        if not self.method.capabilities.post_hoc:
+            pytest.skip("training-time defense: covered by the plugin's own tests")
+        model = yw_runtime.to(self.make_model())
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        x = yw_runtime.to(self.make_data(8).tensors[0])
+        protected = self.make().protect(model, data=self.make_data(), runtime=yw_runtime)
+        assert isinstance(protected, torch.nn.Module)
+        out = protected(x)
+        assert out.shape == model(x).shape
+        assert torch.isfinite(out).all()
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, before[k]), f"protect() changed the model's {k}"
+
+
+class WeightOptimizerConformance(MethodConformance):
+    """A TrainStep returns a finite loss, updates the weights and finalizes to a module."""
+
+    def test_step_updates_weights(self, yw_runtime):
+        import torch
+
+        model = yw_runtime.to(self.make_model()).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        step = self.make().attach(model, optimizer, runtime=yw_runtime)
+        before = [p.detach().clone() for p in model.parameters()]
+        batch = yw_runtime.to(self.make_data(16).tensors)
+
+        def loss_fn(m, b):
+            return torch.nn.functional.cross_entropy(m(b[0]), b[1])
+
+        loss = step.step(batch, loss_fn)
+        assert torch.isfinite(torch.as_tensor(loss)).all()
+        assert any(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters()))
+        step.on_epoch_end(0)
+        assert isinstance(step.finalize(self.make_data()), torch.nn.Module)
+
+
+class AttackConformance(MethodConformance):
+    """Attacks keep inputs in [0, 1], inside the eps-ball, and within the per-sample budget."""
+
+    budget: ClassVar[int] = 20
+    eps: ClassVar[float] = 0.1
+    norms: ClassVar[tuple[str, ...]] = ("linf",)
+
+    def test_budget_ball_and_range(self, yw_runtime):
+        import torch
+
+        model = yw_runtime.to(self.make_model())
+        x, y = yw_runtime.to(self.make_data(8).tensors)
+        for norm in self.norms:
+            result = self.make().run(
+                model, x, y, eps=self.eps, norm=norm, budget=self.budget, runtime=yw_runtime
+            )
+            assert result.x_adv.shape == x.shape
+            assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
+            delta = (result.x_adv - x).flatten(1)
+            size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+            assert (size <= self.eps + 1e-5).all(), f"{norm} perturbation larger than eps"
+            assert result.success.shape == (x.shape[0],) and result.success.dtype == torch.bool
+            assert (result.total_queries <= self.budget).all()
+            assert (result.loss_queries <= result.total_queries).all()
+
+
+class OODScorerConformance(MethodConformance):
+    """A fitted scorer gives one finite score per input."""
+
+    def test_scores_one_per_input(self, yw_runtime):
+        import torch
+
+        model = yw_runtime.to(self.make_model())
+        scorer = self.make().fit(model, self.make_data(), runtime=yw_runtime)
+        x = yw_runtime.to(self.make_data(8, seed=1).tensors[0])
+        scores = scorer.score(x)
+        assert scores.shape == (8,)
+        assert torch.isfinite(scores).all()
+
+
+class UnlearnerConformance(MethodConformance):
+    """Unlearning returns a model with the original output shape."""
+
+    def test_unlearn_returns_model(self, yw_runtime):
+        import torch
+
+        model = yw_runtime.to(self.make_model())
+        x = yw_runtime.to(self.make_data(8).tensors[0])
+        shape = model(x).shape
+        out = self.make().unlearn(model, self.make_data(8, seed=1), runtime=yw_runtime)
+        assert isinstance(out, torch.nn.Module)
+        assert out(x).shape == shape
+
+
+class ContinualLearnerConformance(MethodConformance):
+    """Observing a stream gives finite losses; predictions have one logit per class."""
+
+    def test_observe_and_predict(self, yw_runtime):
+        import math
+
+        import torch
+
+        model = yw_runtime.to(self.make_model()).train()
+        learner = self.make()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        learner.setup(model, optimizer, num_classes=self.num_classes, runtime=yw_runtime)
+        x, y = yw_runtime.to(self.make_data(16).tensors)
+        for i in range(0, 16, 4):
+            assert math.isfinite(float(learner.observe(x[i : i + 4], y[i : i + 4])))
+        assert learner.predict(x).shape == (16, self.num_classes)
+
+
+class InterpreterConformance(MethodConformance):
+    """Explanations have one attribution per input feature."""
+
+    def test_explain_shapes(self, yw_runtime):
+        model = yw_runtime.to(self.make_model())
+        interpreter = self.make().fit(model, self.make_data(), runtime=yw_runtime)
+        x = yw_runtime.to(self.make_data(4, seed=1).tensors[0])
+        explanation = interpreter.explain(x)
+        assert explanation.attributions.shape == x.shape
+        if explanation.reliability is not None:
+            assert explanation.reliability.shape == (4,)
+
+
+class RecModelConformance(MethodConformance):
+    """Metadata and config rules; the model's schema is method-specific (test it in the plugin)."""
+
+
+class ForecasterConformance(MethodConformance):
+    """Metadata and config rules; the record format is method-specific (test it in the plugin)."""
+
+
+SUITES: dict[str, type[MethodConformance]] = {
+    "defense": DefenseConformance,
+    "weight_optimizer": WeightOptimizerConformance,
+    "attack": AttackConformance,
+    "ood_scorer": OODScorerConformance,
+    "unlearner": UnlearnerConformance,
+    "continual_learner": ContinualLearnerConformance,
+    "interpreter": InterpreterConformance,
+    "rec_model": RecModelConformance,
+    "forecaster": ForecasterConformance,
+}
+
+
+def conformance_suite(method: type, **attributes: Any) -> type[MethodConformance]:
+    """The conformance test class for `method`, picked by its interface; assign it to a Test* name."""
+    from yw_core.interfaces import INTERFACES
+
+    suite = SUITES.get(getattr(method, "interface", ""), MethodConformance)
+    interface = INTERFACES.get(getattr(method, "interface", ""))
+    name = f"Test{getattr(method, '__name__', 'Method')}Conformance"
+    return type(name, (suite,), {"method": method, "interface": interface, **attributes})

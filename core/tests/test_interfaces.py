@@ -1,0 +1,189 @@
+"""Method classes: config validation, class checks, and the conformance suites on small methods."""
+
+import pytest
+import torch
+from pydantic import Field, ValidationError
+
+from yw_core.interfaces import (
+    INTERFACES,
+    Attack,
+    AttackResult,
+    Capabilities,
+    Defense,
+    MethodConfig,
+    OODScorer,
+    TrainStep,
+    WeightOptimizer,
+    check_method_class,
+)
+from yw_core.testing import conformance_suite
+
+
+class Temperature(Defense):
+    """Post-hoc: divides the logits by a temperature (keeps the argmax)."""
+
+    name = "temperature"
+    summary = "Temperature scaling."
+    capabilities = Capabilities(post_hoc=True)
+
+    class Config(MethodConfig):
+        temperature: float = Field(2.0, gt=0.0, le=100.0, description="divides the logits")
+        mode: str = Field("scale", description="a string option")
+
+    def protect(self, model, *, data=None, runtime):
+        t = self.config.temperature
+        return torch.nn.Sequential(model, _Scale(1 / t))
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+class RandomNoise(Attack):
+    """Random sign noise, one query per sample per step; stops on success."""
+
+    name = "random-noise"
+    summary = "Random L-inf sign noise."
+
+    class Config(MethodConfig):
+        pass
+
+    def run(self, model, x, y, *, eps, norm="linf", budget, runtime):
+        g = runtime.generator()
+        queries = torch.zeros(len(x), dtype=torch.long)
+        success = torch.zeros(len(x), dtype=torch.bool)
+        x_adv = x.clone()
+        for _ in range(budget):
+            live = ~success
+            if not live.any():
+                break
+            noise = eps * torch.sign(torch.rand(x[live].shape, generator=g) - 0.5)
+            cand = (x[live] + noise).clamp(0, 1)
+            queries[live] += 1
+            fooled = model(cand).argmax(1) != y[live]
+            x_adv[live] = torch.where(fooled[:, None, None, None], cand, x_adv[live])
+            success[live] = fooled
+        return AttackResult(x_adv, success, queries, queries.clone())
+
+
+class PlainSGD(WeightOptimizer):
+    name = "plain"
+    summary = "One forward and backward, then the base optimizer's step."
+
+    class Config(MethodConfig):
+        pass
+
+    def attach(self, model, base_optimizer, *, runtime):
+        return _PlainStep(model, base_optimizer, runtime)
+
+
+class _PlainStep(TrainStep):
+    def step(self, batch, loss_fn):
+        self.optimizer.zero_grad()
+        loss = loss_fn(self.model, batch)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+
+class MaxSoftmax(OODScorer):
+    name = "msp-test"
+    summary = "Maximum softmax probability."
+
+    class Config(MethodConfig):
+        pass
+
+    def fit(self, model, id_data, *, runtime):
+        self.model = model
+        return self
+
+    def score(self, x):
+        return self.model(x).softmax(1).amax(1)
+
+
+TestTemperatureConformance = conformance_suite(Temperature)
+TestRandomNoiseConformance = conformance_suite(RandomNoise, norms=("linf",))
+TestPlainSGDConformance = conformance_suite(PlainSGD)
+TestMaxSoftmaxConformance = conformance_suite(MaxSoftmax)
+
+
+def test_bad_config_errors_name_the_field():
+    with pytest.raises(ValidationError, match="tempreature"):
+        Temperature(tempreature=1.0)
+    with pytest.raises(ValidationError, match="temperature"):
+        Temperature(temperature="hot")
+    with pytest.raises(ValidationError, match="temperature"):
+        Temperature(temperature=-1.0)
+    with pytest.raises(ValidationError, match="temperature"):
+        Temperature(temperature=float("nan"))
+
+
+def test_config_from_object_dict_and_overrides():
+    base = Temperature.Config(temperature=3.0)
+    assert Temperature(base).config.temperature == 3.0
+    assert Temperature({"temperature": 4.0}).config.temperature == 4.0
+    assert Temperature(base, mode="other").config == Temperature.Config(temperature=3.0, mode="other")
+    with pytest.raises(TypeError, match="config must be"):
+        Temperature(3.0)
+    assert repr(Temperature(temperature=5.0)) == "Temperature(temperature=5.0)"
+
+
+def test_check_method_class_reports_each_problem():
+    class Loose(Defense):
+        name = "Bad Name"
+        summary = ""
+        api_version = "2.0"
+
+        class Config(MethodConfig.__base__):  # a plain BaseModel: neither forbid nor frozen
+            strength: float = 1.0
+
+        def protect(self, model, *, data=None, runtime):
+            return model
+
+    problems = " | ".join(check_method_class(Loose, Defense))
+    for expected in (
+        "name 'Bad Name'",
+        "summary must be",
+        "api_version 2.0",
+        "extra='forbid'",
+        "frozen=True",
+        "no description",
+        "without bounds",
+    ):
+        assert expected in problems
+
+
+def test_abstract_and_wrong_interface_are_reported():
+    class Half(Defense):
+        name = "half"
+        summary = "no protect"
+
+    assert any("protect" in p for p in check_method_class(Half, Defense))
+    assert any("does not subclass Attack" in p for p in check_method_class(Temperature, Attack))
+
+
+def test_every_interface_has_a_group_and_a_suite():
+    from yw_core.groups import GROUPS
+    from yw_core.testing import SUITES
+
+    assert {k: c.group for k, c in INTERFACES.items()} == GROUPS
+    assert set(SUITES) == set(INTERFACES)
+
+
+def test_conformance_suite_catches_a_budget_violation(yw_runtime):
+    class Greedy(RandomNoise):
+        name = "greedy"
+
+        def run(self, model, x, y, *, eps, norm="linf", budget, runtime):
+            result = super().run(model, x, y, eps=eps, norm=norm, budget=budget, runtime=runtime)
+            result.total_queries += budget  # claims more queries than allowed
+            return result
+
+    suite = conformance_suite(Greedy)()
+    with pytest.raises(AssertionError):
+        suite.test_budget_ball_and_range(yw_runtime)
