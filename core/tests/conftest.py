@@ -50,6 +50,8 @@ class Temperature(Defense):
 class FakeSite:
     """A folder of fake distributions; `run_cli` runs yw-core with it on PYTHONPATH."""
 
+    good_defense = GOOD_DEFENSE  # source of a valid post-hoc Defense; format(name=...)
+
     def __init__(self, root: Path):
         self.root = root
 

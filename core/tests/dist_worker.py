@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import TensorDataset
+
 from yw_core.runtime import Runtime
 
 MARKER = "YW-DIST-PRINT-MARKER"

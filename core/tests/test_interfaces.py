@@ -127,7 +127,8 @@ def test_config_from_object_dict_and_overrides():
     base = Temperature.Config(temperature=3.0)
     assert Temperature(base).config.temperature == 3.0
     assert Temperature({"temperature": 4.0}).config.temperature == 4.0
-    assert Temperature(base, mode="other").config == Temperature.Config(temperature=3.0, mode="other")
+    expected = Temperature.Config(temperature=3.0, mode="other")
+    assert Temperature(base, mode="other").config == expected
     with pytest.raises(TypeError, match="config must be"):
         Temperature(3.0)
     assert repr(Temperature(temperature=5.0)) == "Temperature(temperature=5.0)"

@@ -1,9 +1,8 @@
-"""Discovery, statuses and failure isolation, through the CLI in a subprocess on fake distributions."""
+"""Discovery, statuses and failure isolation: the CLI in a subprocess on fake distributions."""
 
 import json
 
 import pytest
-from conftest import GOOD_DEFENSE
 
 IMPORT_MARKER = "yw-test-imported"
 
@@ -14,7 +13,7 @@ def site(fake_site):
     fake_site.add(
         "yw-temperature",
         {"yw.defenses": {"temperature": "temperature_plugin:Temperature"}},
-        {"temperature_plugin": GOOD_DEFENSE.format(name="temperature")},
+        {"temperature_plugin": fake_site.good_defense.format(name="temperature")},
     )
     fake_site.add(
         "yw-broken",

@@ -9,6 +9,7 @@ import types
 import pytest
 import torch
 from torch.utils.data import TensorDataset
+
 from yw_core.runtime import Runtime
 
 needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")

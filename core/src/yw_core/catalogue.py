@@ -18,7 +18,7 @@ CATALOGUE_PATH = Path(__file__).with_name("registry.toml")
 
 
 def canonical(name: str) -> str:
-    """PEP 503 normalised distribution name, so 'YW_Plugin.Aaa' and 'yw-plugin-aaa' compare equal."""
+    """PEP 503 normalised name: 'YW_Plugin.Aaa' and 'yw-plugin-aaa' compare equal."""
     return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
 
 

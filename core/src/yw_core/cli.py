@@ -21,8 +21,8 @@ PROBLEMS = ("broken", "incompatible", "conflict")
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    return "\n".join(lines)
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in [header, *rows]]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _status_text(entry) -> str:
@@ -150,7 +150,8 @@ def cmd_doctor(args) -> int:
     print(f"yw-core {__version__}, Python {platform.python_version()}, {torch_line}")
     bad = [e for e in entries if e.status in PROBLEMS]
     for e in bad:
-        print(f"  {e.status:12} {e.interface}/{e.name} from {e.distribution} {e.version}: {e.reason}")
+        where = f"{e.interface}/{e.name} from {e.distribution} {e.version}"
+        print(f"  {e.status:12} {where}: {e.reason}")
     ok = len(entries) - len(bad)
     print(f"{ok} plugin entr{'y' if ok == 1 else 'ies'} ok, {len(bad)} with problems")
     return 1 if bad else 0

@@ -1,4 +1,4 @@
-"""Pluggy hooks of the project "yw": what plugins contribute (collectors) and where they can listen in.
+"""Pluggy hooks of the project "yw": what plugins contribute, and where they can listen in.
 
 A distribution publishes a module of hook implementations under the entry-point group `yw.hooks`:
 

@@ -68,7 +68,8 @@ def build_config(config_cls: type[BaseModel], config: Any, overrides: dict[str, 
         values = dict(config)
     else:
         raise TypeError(
-            f"config must be a {config_cls.__qualname__}, a dict or None, not {type(config).__name__}"
+            f"config must be a {config_cls.__qualname__}, a dict or None, "
+            f"not {type(config).__name__}"
         )
     return config_cls(**{**values, **overrides})
 
@@ -248,7 +249,7 @@ class TrainStep(ABC):
         """Called after each epoch: where trajectory methods (TWA, SWA) collect checkpoints."""
 
     def finalize(self, data: Any = None) -> nn.Module:
-        """Called once after training: average or project weights, recompute BN; returns the model."""
+        """Called once after training: average or project weights, recompute BN; returns model."""
         return self.model
 
 

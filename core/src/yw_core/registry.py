@@ -1,4 +1,4 @@
-"""Finds yw methods through entry points and loads them without letting one bad plugin break the host.
+"""Finds yw methods through entry points and loads them; one bad plugin never breaks the host.
 
 Listing reads `importlib.metadata` only (no plugin code, no torch). Loading goes through stevedore,
 one named entry point at a time, after the plugin's declared yw-core requirement has been checked
@@ -209,7 +209,7 @@ def _import_with_stevedore(entry: Entry):
 
 
 class Registry:
-    """The methods this process can see: discovered from entry points, or given in memory (tests)."""
+    """The methods this process sees: discovered from entry points, or given in memory (tests)."""
 
     def __init__(self, entries: list[Entry], objects: dict[tuple[str, str], object] | None = None):
         self._entries = {(e.group, e.name, e.distribution): e for e in entries}

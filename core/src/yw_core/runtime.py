@@ -253,7 +253,7 @@ class Runtime:
             torch.cuda.reset_peak_memory_stats(self.device)
 
     def peak_memory_bytes(self) -> int:
-        """Peak memory in bytes: cuda allocator peak, mps driver allocation, cpu process peak RSS."""
+        """Peak memory in bytes: cuda allocator peak, mps driver allocation, cpu peak RSS."""
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated(self.device))
         if self.device.type == "mps":

@@ -277,7 +277,7 @@ SUITES: dict[str, type[MethodConformance]] = {
 
 
 def conformance_suite(method: type, **attributes: Any) -> type[MethodConformance]:
-    """The conformance test class for `method`, picked by its interface; assign it to a Test* name."""
+    """The conformance test class for `method`, picked by its interface; name it Test*."""
     from yw_core.interfaces import INTERFACES
 
     suite = SUITES.get(getattr(method, "interface", ""), MethodConformance)

@@ -51,7 +51,10 @@ def yw_registry(monkeypatch):
         current["registry"] = Registry.from_classes(classes, distribution=distribution)
         return current["registry"]
 
-    monkeypatch.setattr(Registry, "discover", classmethod(lambda cls, environ=None: current["registry"]))
+    def discover(cls, environ=None):
+        return current["registry"]
+
+    monkeypatch.setattr(Registry, "discover", classmethod(discover))
     hooks.set_plugin_manager(hooks.make_plugin_manager(load_entry_points=False))
     try:
         yield make
