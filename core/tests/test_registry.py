@@ -159,3 +159,35 @@ def test_available_lists_catalogue_rows_not_installed(site):
     assert "aaa" not in rows  # yw-plugin-aaa is installed in the fake site
     assert rows["unig"]["install"] == "pip install yw-plugin-unig"
     assert rows["square"]["interface"] == "attack"
+
+
+class _Dist:
+    def __init__(self, *requires):
+        self.requires = list(requires)
+
+
+@pytest.mark.parametrize(
+    ("requires", "expected"),
+    [
+        (("torch>=2.2", "yw-core>=1,<2"), ">=1,<2"),
+        (("yw_core (>=1.0)",), ">=1.0"),
+        (("YW-Core[extra] >= 1 , < 2",), ">=1,<2"),
+        (("yw-core",), ""),
+        (("yw-core>=99; extra == 'dev'", "yw-core>=1"), ">=1"),
+        (("yw-core>=99; python_version < '3'",), None),
+        (("yw-corex>=5", "torch"), None),
+        ((), None),
+    ],
+)
+def test_core_requirement_parsing(requires, expected):
+    from yw_core.registry import core_requirement
+
+    assert core_requirement(_Dist(*requires)) == expected
+
+
+def test_core_admits():
+    from yw_core.registry import core_admits
+
+    assert core_admits(">=1,<2", "1.4.0") and core_admits("", "1.0") and core_admits(None, "1.0")
+    assert not core_admits(">=99", "1.0.0")
+    assert core_admits(">=1", "1.1.0.dev0")

@@ -8,7 +8,6 @@ built in, so a built-in command never imports a hooks module.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from yw_core import __version__
@@ -43,6 +42,8 @@ def cmd_list(args) -> int:
         print("\n".join([f"yw-core=={__version__}", *sorted(pins)]))
         return 0
     if args.json:
+        import json
+
         print(json.dumps([e.as_dict() for e in entries], indent=2))
         return 0
     if not entries:
@@ -81,6 +82,8 @@ def _list_available(registry, args) -> int:
                     }
                 )
     if args.json:
+        import json
+
         print(json.dumps(data, indent=2))
     elif rows:
         print(_table(rows, ["NAME", "INTERFACE", "DISTRIBUTION", "STATUS", "INSTALL"]))
@@ -106,6 +109,8 @@ def cmd_info(args) -> int:
         return 1
     info = method.describe()
     if args.json:
+        import json
+
         print(json.dumps(info, indent=2, default=str))
         return 0
     print(f"{info['name']} ({info['interface']}): {info['summary']}")

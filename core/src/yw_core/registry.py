@@ -16,26 +16,26 @@ Environment switches: ``YW_LOAD_PLUGINS=dist-or-name,...`` keeps only those (emp
 
 from __future__ import annotations
 
-import difflib
-import logging
 import os
+import re
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
 from importlib import metadata
+from typing import NamedTuple
 
 from yw_core import __version__
 from yw_core.catalogue import canonical, is_first_party
 from yw_core.groups import GROUPS, HOOKS_GROUP, INTERFACE_OF_GROUP
 
-log = logging.getLogger("yw_core.registry")
-
 CORE_DISTRIBUTION = "yw-core"
 _reported: set[tuple[str, str]] = set()
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One method (or hooks module) as its entry point declares it."""
+class Entry(NamedTuple):
+    """One method (or hooks module) as its entry point declares it.
+
+    A NamedTuple rather than a dataclass: `yw-core list` must start fast, and dataclasses
+    imports inspect.
+    """
 
     name: str
     interface: str
@@ -49,7 +49,7 @@ class Entry:
     reason: str = ""
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
     @property
     def label(self) -> str:
@@ -64,6 +64,8 @@ class UnknownMethodError(PluginError, LookupError):
     """No installed method has the requested name."""
 
     def __init__(self, name: str, known: list[str]):
+        import difflib
+
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean: {', '.join(close)}?" if close else ""
         available = _available().get(name)
@@ -81,19 +83,27 @@ def _switch(environ, key: str) -> set[str] | None:
     return {canonical(item) for item in value.split(",") if item.strip()}
 
 
+# "yw-core >=1,<2 ; marker": name, optional [extras], specifier, optional marker. Parsed by hand
+# because importing packaging.requirements would cost `yw-core list` about 14 ms.
+_CORE_REQUIREMENT = re.compile(
+    r"^\s*yw[-_.]core(?![\w.-])\s*(?:\[[^\]]*\])?\s*\(?(?P<spec>[^;()]*)\)?\s*(?:;(?P<marker>.*))?$",
+    re.IGNORECASE,
+)
+
+
 def core_requirement(dist: metadata.Distribution) -> str | None:
     """The version specifier a distribution puts on yw-core ('' = any), or None if it names none."""
     for line in dist.requires or ():
-        if not canonical(line[:7]).startswith(CORE_DISTRIBUTION):
+        match = _CORE_REQUIREMENT.match(line)
+        if match is None:
             continue
-        from packaging.requirements import Requirement
+        marker = (match["marker"] or "").strip()
+        if marker:
+            from packaging.markers import Marker
 
-        req = Requirement(line)
-        if canonical(req.name) != CORE_DISTRIBUTION:
-            continue
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-            continue
-        return str(req.specifier)
+            if not Marker(marker).evaluate({"extra": ""}):
+                continue
+        return match["spec"].replace(" ", "")
     return None
 
 
@@ -148,10 +158,9 @@ def _classify(entries: list[Entry]) -> list[Entry]:
                 for o in unique
                 if (o.group, o.name) == (e.group, e.name) and o is not e
             )
-            e = replace(e, status="conflict", reason=f"name also claimed by {', '.join(others)}")
+            e = e._replace(status="conflict", reason=f"name also claimed by {', '.join(others)}")
         elif not core_admits(e.requires_core):
-            e = replace(
-                e,
+            e = e._replace(
                 status="incompatible",
                 reason=f"needs yw-core{e.requires_core}, running {__version__}",
             )
@@ -267,12 +276,12 @@ class Registry:
         except Exception as exc:
             if _strict(self.environ):
                 raise
-            entry = replace(entry, status="broken", reason=describe_error(exc, entry))
+            entry = entry._replace(status="broken", reason=describe_error(exc, entry))
         else:
             if problems:
-                entry = replace(entry, status="broken", reason="; ".join(problems))
+                entry = entry._replace(status="broken", reason="; ".join(problems))
             else:
-                entry = replace(entry, status="ok")
+                entry = entry._replace(status="ok")
                 self._objects[key] = obj
         self._entries[key] = entry
         return entry
@@ -331,7 +340,11 @@ def report(entry: Entry) -> None:
     key = (entry.group, entry.name)
     if key not in _reported:
         _reported.add(key)
-        log.warning("yw-core: skipping %s: %s: %s", entry.label, entry.status, entry.reason)
+        import logging
+
+        logging.getLogger("yw_core.registry").warning(
+            "yw-core: skipping %s: %s: %s", entry.label, entry.status, entry.reason
+        )
 
 
 def _available() -> dict[str, str]:
