@@ -17,9 +17,10 @@ def test_readme_opens_with_two_one_line_commands():
     head = text.split("\n\n", 3)
     assert head[0].startswith("# ")
     run, test = _opening_commands()
+    setup = "python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 "
     for command in (run, test):
         assert "\n" not in command
-        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 ")
+        assert command.startswith(setup)
     assert "yw-core" in run and "pytest" in test
 
 
