@@ -40,6 +40,11 @@ def site(fake_site):
         {"notamethod_plugin": "class Thing:\n    pass\n"},
     )
     fake_site.add("yw-plugin-aaa", {"yw.defenses": {"aaa": "temperature_plugin:Temperature"}})
+    fake_site.add(
+        "yw-weird",
+        {"yw.defenses": {"weird": "temperature_plugin:Temperature"}},
+        requires=("yw-core>=one",),
+    )
     return fake_site
 
 
@@ -54,6 +59,8 @@ def test_list_shows_metadata_statuses_without_importing(site):
     assert rows["future"]["status"] == "incompatible"
     assert "yw-core>=99" in rows["future"]["reason"]
     assert rows["dup"]["status"] == "conflict"
+    assert rows["weird"]["status"] == "broken"
+    assert "invalid yw-core requirement '>=one'" in rows["weird"]["reason"]
     assert {"name", "interface", "distribution", "version", "status", "source"} <= set(
         rows["temperature"]
     )
@@ -78,6 +85,8 @@ def test_list_check_classifies_every_failure_and_exits_zero(site):
 def test_source_is_first_party_only_for_catalogue_distributions(site):
     rows = site.list_json()
     assert rows["aaa"]["source"] == "first-party"
+    filtered = site.run_cli("list", "--interface", "unlearner")
+    assert "No yw plugins match" in filtered.stdout
     assert rows["temperature"]["source"] == "third-party"
 
 
@@ -102,6 +111,11 @@ def test_strict_switch_reraises_the_import_error(site):
     proc = site.run_cli("list", "--check", YW_STRICT_PLUGINS="1", YW_LOAD_PLUGINS="yw-broken")
     assert proc.returncode != 0
     assert "RuntimeError: boom at import" in proc.stderr
+    invalid = site.run_cli("list", "--check", YW_STRICT_PLUGINS="1", YW_LOAD_PLUGINS="notamethod")
+    assert invalid.returncode != 0
+    assert "is not a valid method" in invalid.stderr
+    off = site.run_cli("list", "--check", YW_STRICT_PLUGINS="0", YW_LOAD_PLUGINS="yw-broken")
+    assert off.returncode == 0
 
 
 def test_info_shows_paper_and_config(site):
@@ -173,6 +187,7 @@ class _Dist:
         (("yw_core (>=1.0)",), ">=1.0"),
         (("YW-Core[extra] >= 1 , < 2",), ">=1,<2"),
         (("yw-core",), ""),
+        (("yw-core @ file:///src/core",), ""),
         (("yw-core>=99; extra == 'dev'", "yw-core>=1"), ">=1"),
         (("yw-core>=99; python_version < '3'",), None),
         (("yw-corex>=5", "torch"), None),

@@ -8,6 +8,7 @@ built in, so a built-in command never imports a hooks module.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from yw_core import __version__
@@ -33,9 +34,9 @@ def _status_text(entry) -> str:
 def cmd_list(args) -> int:
     from yw_core.registry import Registry
 
-    registry = Registry.discover()
     if args.available:
-        return _list_available(registry, args)
+        return _list_available(args)
+    registry = Registry.discover()
     entries = registry.check_all(args.interface) if args.check else registry.entries(args.interface)
     if args.freeze:
         pins = {f"{e.distribution}=={e.version}" for e in entries}
@@ -47,7 +48,13 @@ def cmd_list(args) -> int:
         print(json.dumps([e.as_dict() for e in entries], indent=2))
         return 0
     if not entries:
-        print("No yw plugins installed. See what is available: yw-core list --available")
+        filtered = args.interface or any(
+            k in os.environ for k in ("YW_LOAD_PLUGINS", "YW_DISABLE_PLUGINS")
+        )
+        if filtered:
+            print("No yw plugins match (--interface, YW_LOAD_PLUGINS or YW_DISABLE_PLUGINS).")
+        else:
+            print("No yw plugins installed. See what is available: yw-core list --available")
         return 0
     header = ["NAME", "INTERFACE", "DISTRIBUTION", "VERSION", "STATUS", "SOURCE"]
     rows = [
@@ -59,13 +66,22 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _list_available(registry, args) -> int:
-    from yw_core.catalogue import canonical, load_catalogue
+def _installed(distribution: str) -> bool:
+    from importlib import metadata
 
-    installed = {canonical(e.distribution) for e in registry.entries()}
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _list_available(args) -> int:
+    from yw_core.catalogue import load_catalogue
+
     rows, data = [], []
-    for dist, item in load_catalogue().items():
-        if dist in installed:
+    for item in load_catalogue().values():
+        if _installed(item["distribution"]):
             continue
         for name, interface in item.get("methods", {}).items():
             if args.interface in (None, interface):
@@ -81,6 +97,8 @@ def _list_available(registry, args) -> int:
                         "paper": item.get("paper"),
                     }
                 )
+    rows.sort(key=lambda row: (row[1], row[0]))
+    data.sort(key=lambda row: (row["interface"], row["name"]))
     if args.json:
         import json
 
@@ -189,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.add_argument("--available", action="store_true", help="first-party plugins not installed")
     p.add_argument("--check", action="store_true", help="import each plugin and fill STATUS")
-    p.add_argument("--freeze", action="store_true", help="print name==version of installed plugins")
+    p.add_argument(
+        "--freeze", action="store_true", help="print distribution==version of installed plugins"
+    )
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="paper, capabilities and config schema of one method")
@@ -198,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("doctor", help="import every plugin; exit 1 if any is broken")
+    p = sub.add_parser(
+        "doctor", help="import every plugin; exit 1 if any is broken, incompatible or in conflict"
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("new-plugin", help="scaffold an out-of-tree plugin distribution")

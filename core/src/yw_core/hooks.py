@@ -74,7 +74,9 @@ def make_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
 
         for module in Registry.discover().load_hooks():
             pm.register(module)
-    if os.environ.get("YW_TRACE_HOOKS"):
+    from yw_core.registry import env_flag
+
+    if env_flag(os.environ, "YW_TRACE_HOOKS"):
         pm.trace.root.setwriter(print)
         pm.enable_tracing()
     return pm

@@ -103,17 +103,40 @@ def core_requirement(dist: metadata.Distribution) -> str | None:
 
             if not Marker(marker).evaluate({"extra": ""}):
                 continue
-        return match["spec"].replace(" ", "")
+        spec = match["spec"].replace(" ", "")
+        return "" if spec.startswith("@") else spec  # a direct URL reference pins no version
     return None
 
 
 def core_admits(specifier: str | None, version: str = __version__) -> bool:
-    """Whether the running yw-core version satisfies a plugin's requirement."""
+    """Whether the running yw-core version satisfies a plugin's requirement.
+
+    Raises packaging's InvalidSpecifier for a specifier that is not PEP 440.
+    """
     if not specifier:
         return True
     from packaging.specifiers import SpecifierSet
 
     return SpecifierSet(specifier).contains(version, prereleases=True)
+
+
+def _compatibility(entry: Entry) -> Entry:
+    """The entry, marked incompatible (or broken: unreadable requirement) if it must not load."""
+    if not entry.requires_core:
+        return entry
+    from packaging.specifiers import InvalidSpecifier
+
+    try:
+        admitted = core_admits(entry.requires_core)
+    except InvalidSpecifier:
+        return entry._replace(
+            status="broken", reason=f"invalid yw-core requirement {entry.requires_core!r}"
+        )
+    if admitted:
+        return entry
+    return entry._replace(
+        status="incompatible", reason=f"needs yw-core{entry.requires_core}, running {__version__}"
+    )
 
 
 def _read_entry_points(environ) -> list[Entry]:
@@ -159,11 +182,8 @@ def _classify(entries: list[Entry]) -> list[Entry]:
                 if (o.group, o.name) == (e.group, e.name) and o is not e
             )
             e = e._replace(status="conflict", reason=f"name also claimed by {', '.join(others)}")
-        elif not core_admits(e.requires_core):
-            e = e._replace(
-                status="incompatible",
-                reason=f"needs yw-core{e.requires_core}, running {__version__}",
-            )
+        else:
+            e = _compatibility(e)
         result.append(e)
     return sorted(result, key=lambda e: (e.interface, e.name, e.distribution))
 
@@ -193,8 +213,9 @@ def describe_error(exc: BaseException, entry: Entry) -> str:
     return reason
 
 
-def _strict(environ) -> bool:
-    return environ.get("YW_STRICT_PLUGINS", "").lower() not in ("", "0", "false", "no")
+def env_flag(environ, key: str) -> bool:
+    """Whether an on/off environment switch is on ('', 0, false, no and off mean off)."""
+    return environ.get(key, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def _import_with_stevedore(entry: Entry):
@@ -273,8 +294,10 @@ class Registry:
         try:
             obj = self._objects[key] if key in self._objects else _import_with_stevedore(entry)
             problems = self._validate(entry, obj)
+            if problems and env_flag(self.environ, "YW_STRICT_PLUGINS"):
+                raise PluginError(f"{entry.label} is not a valid method: {'; '.join(problems)}")
         except Exception as exc:
-            if _strict(self.environ):
+            if env_flag(self.environ, "YW_STRICT_PLUGINS"):
                 raise
             entry = entry._replace(status="broken", reason=describe_error(exc, entry))
         else:

@@ -1,8 +1,9 @@
 """`yw-core new-plugin`: write an out-of-tree plugin distribution from templates/plugin.
 
 The method module gets one stub per abstract method of the chosen interface, with the
-interface's exact signature, so the skeleton installs, lists and fails its conformance tests
-only where the author still has to write the method.
+interface's exact signature, so the skeleton installs and lists at once. Its conformance tests
+pass the metadata and config checks and fail the behaviour checks (for every interface whose
+suite calls the method) until the author writes it.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def scaffold(name: str, interface: str, output: Path | None = None) -> Path:
         "interface_class": interface_cls.__name__,
         "group": interface_cls.group,
         "core_requirement": f">={API_VERSION.split('.')[0]},<{int(API_VERSION.split('.')[0]) + 1}",
-        "methods": methods,
+        "methods": methods.rstrip("\n"),
+        "capabilities": f"Capabilities({'post_hoc=True' if interface == 'defense' else ''})",
         "imports": _imports(methods, interface_cls),
     }
     for template in sorted(TEMPLATE_DIR.rglob("*.tmpl")):
