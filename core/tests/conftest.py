@@ -11,9 +11,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+
+from yw_core.groups import GROUPS, HOOKS_GROUP
 
 GOOD_DEFENSE = '''
 import torch
@@ -47,6 +50,15 @@ class Temperature(Defense):
 '''
 
 
+def _installed_yw_distributions() -> list[str]:
+    groups = {HOOKS_GROUP, *GROUPS.values()}
+    found = set()
+    for dist in metadata.distributions():
+        if any(ep.group in groups for ep in dist.entry_points):
+            found.add(dist.metadata["Name"])
+    return sorted(found)
+
+
 class FakeSite:
     """A folder of fake distributions; `run_cli` runs yw-core with it on PYTHONPATH."""
 
@@ -77,8 +89,11 @@ class FakeSite:
             (self.root / f"{module}.py").write_text(textwrap.dedent(source))
 
     def env(self, **extra: str) -> dict[str, str]:
+        """The subprocess environment: the fake site on PYTHONPATH, and the yw plugins really
+        installed in this venv (plugins/*) disabled, so each test sees only its own fakes."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("YW_")}
         env["PYTHONPATH"] = str(self.root)
+        env["YW_DISABLE_PLUGINS"] = ",".join(_installed_yw_distributions())
         env["XDG_CACHE_HOME"] = str(self.root / ".cache")  # stevedore's entry-point cache
         env.update(extra)
         return env

@@ -172,7 +172,7 @@ def test_available_lists_catalogue_rows_not_installed(site):
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert "aaa" not in rows  # yw-plugin-aaa is installed in the fake site
     assert rows["unig"]["install"] == "pip install yw-plugin-unig"
-    assert rows["square"]["interface"] == "attack"
+    assert rows["las"]["interface"] == "continual_learner"
 
 
 class _Dist:

@@ -15,7 +15,7 @@ from yw_core import __version__
 from yw_core.groups import GROUPS
 
 INTERFACE_CHOICES = [*GROUPS, "hooks"]
-BUILTIN = ("list", "info", "doctor", "new-plugin")
+BUILTIN = ("list", "info", "doctor", "new-plugin", "bench")
 PROBLEMS = ("broken", "incompatible", "conflict")
 
 
@@ -195,6 +195,43 @@ def cmd_new_plugin(args) -> int:
     return 0
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _budgets(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in _names(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"queries must be integers, e.g. 100,1000: {text!r}")
+
+
+def cmd_bench(args) -> int:
+    from pydantic import ValidationError
+
+    from yw_core.bench import DefenseBenchConfig, format_table, run_defense_bench
+
+    given = {
+        k: v
+        for k, v in vars(args).items()
+        if k in DefenseBenchConfig.model_fields and v is not None
+    }
+    try:
+        config = DefenseBenchConfig(**given)
+        report = run_defense_bench(config, args.out, progress=not args.no_progress)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            print(f"yw-core bench: --{field}: {err['msg']}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"yw-core bench: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(report), end="")
+    print(f"\nwrote {args.out}/results.json, results.txt, robust_accuracy.png, reliability_*.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yw-core", description="Find, inspect and check yw method plugins."
@@ -222,6 +259,22 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="import every plugin; exit 1 if any is broken, incompatible or in conflict"
     )
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("bench", help="compare installed methods on one protocol")
+    p.add_argument("interface", choices=["defense"], help="which protocol")
+    p.add_argument("--methods", type=_names, help="comma-separated (default: all post-hoc)")
+    p.add_argument("--attacks", type=_names, help="default: square,simba,nes,bandits,signhunter")
+    p.add_argument("--queries", type=_budgets, help="query budgets, default: 100,1000,2500")
+    p.add_argument("--dataset", help="default: digits (embedded, no download)")
+    p.add_argument("--eps", type=float, help="attack radius (default: the dataset's, see docs)")
+    p.add_argument("--norm", choices=["linf", "l2"], help="default: linf")
+    p.add_argument("--n", type=int, help="test points attacked (default 500)")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--batch-size", type=int, help="samples per attack batch (default 500)")
+    p.add_argument("--out", default="yw-bench-defense", help="output directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("new-plugin", help="scaffold an out-of-tree plugin distribution")
     p.add_argument("name", help="method name, e.g. my-defense")

@@ -1,0 +1,372 @@
+"""`yw-core bench defense`: the protocol comparing post-hoc defenses against score-based attacks.
+
+One reference model (trained by the zoo on first use), wrapped by each defense and by "none";
+for each wrapped model: clean accuracy, argmax agreement with the undefended model, ECE, logit
+distortion, per-batch overhead, and robust accuracy per attack at every query budget. Each attack
+runs once per method at the largest budget: an attack's trajectory does not depend on its budget,
+so robust accuracy at a smaller budget Q is read off the per-sample query counts (a sample is
+robust at Q unless it was fooled within Q queries).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Default L-inf radius per dataset, and why: see docs/benchmarks.md.
+DEFAULT_EPS = {"digits": 0.2, "cifar10": 8 / 255, "cifar100": 8 / 255, "svhn": 8 / 255}
+DEFAULT_ARCH = {
+    "digits": "digits-cnn",
+    "cifar10": "resnet18",
+    "cifar100": "resnet18",
+    "svhn": "resnet18",
+}
+SCORE_BASED = ("square", "simba", "nes", "bandits", "signhunter")
+
+
+class DefenseBenchConfig(BaseModel):
+    """Settings of one `bench defense` run; recorded in results.json."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    methods: tuple[str, ...] | None = Field(None, description="defenses; None = every post-hoc one")
+    attacks: tuple[str, ...] = Field(SCORE_BASED, description="score-based attacks to run")
+    queries: tuple[int, ...] = Field((100, 1000, 2500), description="query budgets to report")
+    dataset: str = Field("digits", description="dataset name (yw_core.data)")
+    eps: float | None = Field(None, description="L-inf radius; None = the dataset's default")
+    norm: Literal["linf", "l2"] = Field("linf", description="threat model")
+    n: int = Field(500, ge=1, description="test points attacked")
+    seed: int = Field(0, ge=0, description="seed of the model, the data order and the attacks")
+    device: str = Field("auto", description="cpu, cuda, mps or auto")
+    batch_size: int = Field(500, ge=1, description="samples per attack batch")
+
+    @field_validator("queries")
+    @classmethod
+    def _positive_queries(cls, value):
+        if not value or any(q < 1 for q in value):
+            raise ValueError(f"query budgets must be positive integers, got {list(value)}")
+        return tuple(sorted(set(value)))
+
+    @field_validator("eps")
+    @classmethod
+    def _positive_eps(cls, value):
+        if value is not None and not value > 0:
+            raise ValueError(f"eps must be > 0, got {value}")
+        return value
+
+    @field_validator("attacks")
+    @classmethod
+    def _some_attacks(cls, value):
+        if not value:
+            raise ValueError("at least one attack is needed")
+        return tuple(value)
+
+    @property
+    def radius(self) -> float:
+        return self.eps if self.eps is not None else DEFAULT_EPS.get(self.dataset, 8 / 255)
+
+
+def _resolve(registry, names, interface: str, what: str) -> dict[str, type]:
+    """Load the named methods, failing with the known names when one is unknown or unusable."""
+    from yw_core.registry import PluginError
+
+    known = registry.names(interface)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        listed = ", ".join(known) if known else "none installed"
+        raise ValueError(f"unknown {what} {', '.join(unknown)}; known {what}s: {listed}")
+    loaded = {}
+    for name in names:
+        try:
+            loaded[name] = registry.load(name, interface)
+        except PluginError as exc:
+            raise ValueError(str(exc)) from exc
+    return loaded
+
+
+def select_methods(config: DefenseBenchConfig, registry) -> tuple[dict, dict]:
+    """The defenses (post-hoc only) and attacks a run uses; errors name what is known."""
+    wanted = [m for m in (config.methods or ()) if m != "none"]
+    if config.methods is None:
+        defenses = {
+            name: cls
+            for name, cls in registry.load_all("defense").items()
+            if cls.capabilities.post_hoc
+        }
+    else:
+        defenses = _resolve(registry, wanted, "defense", "method")
+        training = [n for n, cls in defenses.items() if not cls.capabilities.post_hoc]
+        if training:
+            raise ValueError(
+                f"{', '.join(training)}: training-time defenses; bench defense compares "
+                "post-hoc defenses on one trained model"
+            )
+    attacks = _resolve(registry, config.attacks, "attack", "attack")
+    return defenses, attacks
+
+
+def check_logits(logits, x, num_classes: int | None, method: str = "the reference model") -> None:
+    """A model in the protocol must map (N, ...) inputs to (N, classes) logits; name the shapes."""
+    ok = logits.dim() == 2 and logits.shape[0] == x.shape[0]
+    if ok and num_classes is not None:
+        ok = logits.shape[1] == num_classes
+    if not ok:
+        want = f"({x.shape[0]}, {num_classes if num_classes is not None else 'classes'})"
+        raise ValueError(
+            f"{method} must return logits of shape {want} for input {tuple(x.shape)}, "
+            f"got {tuple(logits.shape)}"
+        )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _versions(defenses: dict, attacks: dict) -> dict[str, str]:
+    from importlib import metadata
+
+    import yw_core
+
+    versions = {"yw-core": yw_core.__version__}
+    for cls in [*defenses.values(), *attacks.values()]:
+        top = cls.__module__.split(".")[0]
+        dist = metadata.packages_distributions().get(top, [None])[0]
+        if dist:
+            versions[dist] = metadata.version(dist)
+    return versions
+
+
+def _forward_overhead(model, defended, x, runtime, repeats: int = 5) -> dict[str, float]:
+    """Median seconds per batch forward of the undefended and defended model, and their ratio."""
+    import statistics
+
+    import torch
+
+    def median_time(m):
+        times = []
+        for _ in range(repeats):
+            with torch.no_grad(), runtime.timer() as t:
+                m(x)
+            times.append(t.seconds)
+        return statistics.median(times)
+
+    base, ours = median_time(model), median_time(defended)
+    return {"undefended_s": base, "defended_s": ours, "ratio": ours / base if base else None}
+
+
+def _attack(attack, defended, x, y, config, runtime, progress) -> dict[str, Any]:
+    """Run one attack over all points in batches at the largest budget; per-sample results."""
+    import torch
+
+    budget = max(config.queries)
+    success, queries = [], []
+    batches = range(0, len(x), config.batch_size)
+    for start in progress(batches, desc=f"    {attack.name}", leave=False):
+        xb, yb = x[start : start + config.batch_size], y[start : start + config.batch_size]
+        runtime.seed_everything()
+        result = attack.run(
+            defended, xb, yb, eps=config.radius, norm=config.norm, budget=budget, runtime=runtime
+        )
+        success.append(result.success.cpu())
+        queries.append(result.total_queries.cpu())
+    return {"success": torch.cat(success), "queries": torch.cat(queries)}
+
+
+def run_defense_bench(
+    config: DefenseBenchConfig, out: Path | str, registry=None, progress: bool = True
+) -> dict[str, Any]:
+    """Run the protocol; write results.json, results.txt and the plots into `out`."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from yw_core import hooks, metrics
+    from yw_core.data import load_dataset
+    from yw_core.registry import Registry
+    from yw_core.runtime import Runtime
+    from yw_core.zoo import reference_model
+
+    def bar(iterable, **kw):
+        return tqdm(iterable, disable=not progress, **kw)
+
+    registry = registry or Registry.discover()
+    defenses, attacks = select_methods(config, registry)
+    out = Path(out)
+    runtime = Runtime(device=config.device, seed=config.seed)
+    arch = DEFAULT_ARCH.get(config.dataset, "resnet18")
+    model = reference_model(config.dataset, arch, seed=config.seed, runtime=runtime)
+    model = runtime.to(model).eval()
+    test = load_dataset(config.dataset, "test", seed=config.seed)
+    calibration = load_dataset(config.dataset, "train", seed=config.seed)
+    x, y = (t[: config.n] for t in test.tensors)
+    x, y = runtime.to(x), runtime.to(y)
+    with torch.no_grad():
+        clean = model(x)
+    check_logits(clean, x, num_classes=None)
+    pm = hooks.get_plugin_manager()
+    run_info = {"config": config.model_dump(mode="json"), "out": str(out)}
+    pm.hook.yw_bench_start(run=run_info)
+
+    results: dict[str, Any] = {}
+    timing: dict[str, Any] = {}
+    for name in bar(["none", *defenses], desc="methods"):
+        runtime.seed_everything()
+        if name == "none":
+            method_config, defended = {}, model
+        else:
+            method = defenses[name]()
+            method_config = method.config.model_dump(mode="json")
+            defended = method.protect(model, data=calibration, runtime=runtime)
+        with torch.no_grad():
+            runtime.seed_everything()
+            logits = defended(x)
+        check_logits(logits, x, num_classes=clean.shape[1], method=name)
+        probs = logits.float().softmax(1)
+        entry: dict[str, Any] = {
+            "config": method_config,
+            "clean_accuracy": metrics.accuracy(logits, y),
+            "argmax_agreement": metrics.argmax_agreement(logits, clean),
+            "logit_distortion": metrics.logit_distortion(logits, clean),
+            "ece": metrics.expected_calibration_error(probs, y),
+            "reliability": metrics.reliability_bins(probs, y),
+            "attacks": {},
+        }
+        timing[name] = {"forward": _forward_overhead(model, defended, x, runtime)}
+        correct = logits.argmax(1) == y
+        for attack_name, attack_cls in attacks.items():
+            with runtime.timer() as t:
+                raw = _attack(attack_cls(), defended, x, y, config, runtime, bar)
+            ok = correct.cpu()
+            entry["attacks"][attack_name] = {
+                "robust_accuracy": {
+                    str(q): metrics.robust_accuracy(raw["success"], raw["queries"], q)
+                    for q in config.queries
+                },
+                "success_rate": metrics.success_rate(
+                    raw["success"], raw["queries"], max(config.queries), ok
+                ),
+                "queries": metrics.query_stats(
+                    raw["success"], raw["queries"], max(config.queries), ok
+                ),
+            }
+            timing[name][attack_name + "_s"] = t.seconds
+        results[name] = entry
+        pm.hook.yw_bench_result(run=run_info, method_name=name, metrics=entry)
+
+    report = {
+        "manifest": {
+            "protocol": "defense",
+            "versions": _versions(defenses, attacks),
+            "runtime": runtime.describe(),
+            "seed": config.seed,
+            "eps": config.radius,
+            "arch": arch,
+            "n": int(len(x)),
+        },
+        "config": config.model_dump(mode="json"),
+        "results": results,
+        "timing": timing,
+    }
+    write_outputs(report, out)
+    pm.hook.yw_bench_end(run=run_info, results=report)
+    return report
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The results as a plain-text table: one row per method, one column per attack and budget."""
+    results = report["results"]
+    first = next(iter(results.values()))
+    columns = [(a, q) for a, r in first["attacks"].items() for q in r["robust_accuracy"]]
+    header = ["method", "clean", "agree", "ECE", "distort", "overhead"]
+    header += [f"{a}@{q}" for a, q in columns]
+    rows = []
+    for name, r in results.items():
+        ratio = report.get("timing", {}).get(name, {}).get("forward", {}).get("ratio")
+        row = [
+            name,
+            f"{100 * r['clean_accuracy']:.1f}",
+            f"{100 * r['argmax_agreement']:.1f}",
+            f"{100 * r['ece']:.2f}",
+            f"{r['logit_distortion']:.3f}",
+            f"{ratio:.2f}x" if ratio else "-",
+        ]
+        row += [f"{100 * r['attacks'][a]['robust_accuracy'][q]:.1f}" for a, q in columns]
+        rows.append(row)
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = [
+        "  ".join(
+            x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in [header, *rows]
+    ]
+    m = report["manifest"]
+    title = (
+        f"bench defense: {report['config']['dataset']} ({m['arch']}), n={m['n']}, "
+        f"{report['config']['norm']} eps={m['eps']:.4g}, seed={m['seed']}, "
+        f"device={m['runtime']['device']}"
+    )
+    note = "accuracies in %, ECE in %, robust accuracy per attack@queries in %"
+    return "\n".join([title, note, *lines]) + "\n"
+
+
+def write_outputs(report: dict[str, Any], out: Path) -> None:
+    """results.json, results.txt and PNG plots, each written atomically."""
+    from yw_core import metrics
+
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "results.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    _atomic_write(out / "results.txt", format_table(report))
+    _save_figure(plot_robust_accuracy(report), out / "robust_accuracy.png")
+    for name, r in report["results"].items():
+        fig = metrics.plot_reliability(r["reliability"], title=f"reliability: {name}")
+        _save_figure(fig, out / f"reliability_{name}.png")
+
+
+def _save_figure(fig, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plot_robust_accuracy(report: dict[str, Any]):
+    """Robust accuracy against query budget: one panel per attack, one line per method."""
+    from matplotlib.figure import Figure
+
+    results = report["results"]
+    attacks = list(next(iter(results.values()))["attacks"])
+    fig = Figure(figsize=(4 * len(attacks), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(attacks), squeeze=False)[0]
+    for ax, attack in zip(axes, attacks, strict=True):
+        for name, r in results.items():
+            curve = r["attacks"][attack]["robust_accuracy"]
+            budgets = [int(q) for q in curve]
+            ax.plot(budgets, [100 * curve[str(q)] for q in budgets], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("queries per sample")
+        ax.set_ylabel("robust accuracy (%)")
+        ax.set_title(attack)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(title="defense")
+    m = report["manifest"]
+    fig.suptitle(
+        f"{report['config']['dataset']}, {report['config']['norm']} eps={m['eps']:.3g}, n={m['n']}"
+    )
+    return fig

@@ -1,0 +1,15 @@
+"""The yw-core attack conformance suite, one line per attack class (all do L-inf and L2)."""
+
+from yw_core.testing import conformance_suite
+from yw_plugin_attacks import FGSM, FGSMRS, NES, PGD, Bandits, SignHunter, SimBA, Square
+
+BOTH = ("linf", "l2")
+
+TestSquare = conformance_suite(Square, norms=BOTH)
+TestSimBA = conformance_suite(SimBA, norms=BOTH)
+TestNES = conformance_suite(NES, norms=BOTH)
+TestBandits = conformance_suite(Bandits, norms=BOTH)
+TestSignHunter = conformance_suite(SignHunter, norms=BOTH)
+TestFGSM = conformance_suite(FGSM, norms=BOTH)
+TestFGSMRS = conformance_suite(FGSMRS, norms=BOTH)
+TestPGD = conformance_suite(PGD, norms=BOTH)
