@@ -40,7 +40,7 @@ class DefenseBenchConfig(BaseModel):
     dataset: str = Field("digits", description="dataset name (yw_core.data)")
     eps: float | None = Field(None, description="L-inf radius; None = the dataset's default")
     norm: Literal["linf", "l2"] = Field("linf", description="threat model")
-    n: int = Field(500, ge=1, description="test points attacked")
+    n: int = Field(500, ge=1, description="test points attacked (at most the test split)")
     seed: int = Field(0, ge=0, description="seed of the model, the data order and the attacks")
     device: str = Field("auto", description="cpu, cuda, mps or auto")
     batch_size: int = Field(500, ge=1, description="samples per attack batch")
@@ -135,17 +135,15 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _versions(defenses: dict, attacks: dict) -> dict[str, str]:
-    from importlib import metadata
-
+def _versions(registry, defenses: dict, attacks: dict) -> dict[str, str]:
+    """yw-core's version and that of every distribution providing a method of the run."""
     import yw_core
 
     versions = {"yw-core": yw_core.__version__}
-    for cls in [*defenses.values(), *attacks.values()]:
-        top = cls.__module__.split(".")[0]
-        dist = metadata.packages_distributions().get(top, [None])[0]
-        if dist:
-            versions[dist] = metadata.version(dist)
+    for interface, names in (("defense", defenses), ("attack", attacks)):
+        for name in names:
+            for entry in registry.find(name, interface):
+                versions[entry.distribution] = entry.version
     return versions
 
 
@@ -185,6 +183,14 @@ def _attack(attack, defended, x, y, config, runtime, progress) -> dict[str, Any]
     return {"success": torch.cat(success), "queries": torch.cat(queries)}
 
 
+def _curve_budgets(largest: int, points: int = 40) -> list[int]:
+    """Log-spaced budgets from 1 to `largest` at which the plotted curve is read."""
+    import math
+
+    steps = [round(math.exp(math.log(largest) * i / (points - 1))) for i in range(points)]
+    return sorted(set(steps))
+
+
 def run_defense_bench(
     config: DefenseBenchConfig, out: Path | str, registry=None, progress: bool = True
 ) -> dict[str, Any]:
@@ -206,7 +212,9 @@ def run_defense_bench(
     out = Path(out)
     runtime = Runtime(device=config.device, seed=config.seed)
     arch = DEFAULT_ARCH.get(config.dataset, "resnet18")
-    model = reference_model(config.dataset, arch, seed=config.seed, runtime=runtime)
+    model = reference_model(
+        config.dataset, arch, seed=config.seed, runtime=runtime, progress=progress
+    )
     model = runtime.to(model).eval()
     test = load_dataset(config.dataset, "test", seed=config.seed)
     calibration = load_dataset(config.dataset, "train", seed=config.seed)
@@ -254,6 +262,10 @@ def run_defense_bench(
                     str(q): metrics.robust_accuracy(raw["success"], raw["queries"], q)
                     for q in config.queries
                 },
+                "curve": {
+                    str(q): metrics.robust_accuracy(raw["success"], raw["queries"], q)
+                    for q in _curve_budgets(max(config.queries))
+                },
                 "success_rate": metrics.success_rate(
                     raw["success"], raw["queries"], max(config.queries), ok
                 ),
@@ -268,7 +280,7 @@ def run_defense_bench(
     report = {
         "manifest": {
             "protocol": "defense",
-            "versions": _versions(defenses, attacks),
+            "versions": _versions(registry, defenses, attacks),
             "runtime": runtime.describe(),
             "seed": config.seed,
             "eps": config.radius,
@@ -284,41 +296,63 @@ def run_defense_bench(
     return report
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """The results as a plain-text table: one row per method, one column per attack and budget."""
-    results = report["results"]
-    first = next(iter(results.values()))
-    columns = [(a, q) for a, r in first["attacks"].items() for q in r["robust_accuracy"]]
-    header = ["method", "clean", "agree", "ECE", "distort", "overhead"]
-    header += [f"{a}@{q}" for a, q in columns]
-    rows = []
-    for name, r in results.items():
-        ratio = report.get("timing", {}).get(name, {}).get("forward", {}).get("ratio")
-        row = [
-            name,
-            f"{100 * r['clean_accuracy']:.1f}",
-            f"{100 * r['argmax_agreement']:.1f}",
-            f"{100 * r['ece']:.2f}",
-            f"{r['logit_distortion']:.3f}",
-            f"{ratio:.2f}x" if ratio else "-",
-        ]
-        row += [f"{100 * r['attacks'][a]['robust_accuracy'][q]:.1f}" for a, q in columns]
-        rows.append(row)
+def _columns(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
-    lines = [
-        "  ".join(
-            x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(r, widths, strict=True))
-        )
+    return [
+        "  ".join(x.ljust(w) if i < 2 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths)))
         for r in [header, *rows]
     ]
-    m = report["manifest"]
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The results as plain text: one table of clean metrics, one of robust accuracy per budget."""
+    results, m, cfg = report["results"], report["manifest"], report["config"]
+    budgets = [str(q) for q in cfg["queries"]]
+    clean_rows, attack_rows = [], []
+    for name, r in results.items():
+        ratio = report.get("timing", {}).get(name, {}).get("forward", {}).get("ratio")
+        clean_rows.append(
+            [
+                name,
+                "",
+                _pct(r["clean_accuracy"]),
+                _pct(r["argmax_agreement"]),
+                f"{100 * r['ece']:.2f}",
+                f"{r['logit_distortion']:.3f}",
+                f"{ratio:.2f}x" if ratio else "-",
+            ]
+        )
+        for attack, a in r["attacks"].items():
+            mean, median = a["queries"]["mean"], a["queries"]["median"]
+            attack_rows.append(
+                [name, attack]
+                + [_pct(a["robust_accuracy"][q]) for q in budgets]
+                + [
+                    _pct(a["success_rate"]),
+                    "-" if mean is None else f"{mean:.0f}",
+                    "-" if median is None else f"{median:.0f}",
+                ]
+            )
     title = (
-        f"bench defense: {report['config']['dataset']} ({m['arch']}), n={m['n']}, "
-        f"{report['config']['norm']} eps={m['eps']:.4g}, seed={m['seed']}, "
-        f"device={m['runtime']['device']}"
+        f"bench defense: {cfg['dataset']} ({m['arch']}), n={m['n']}, {cfg['norm']} "
+        f"eps={m['eps']:.4g}, seed={m['seed']}, device={m['runtime']['device']}"
     )
-    note = "accuracies in %, ECE in %, robust accuracy per attack@queries in %"
-    return "\n".join([title, note, *lines]) + "\n"
+    clean = _columns(
+        ["method", "", "clean %", "agree %", "ECE %", "distortion", "overhead"], clean_rows
+    )
+    robust = _columns(
+        ["method", "attack"] + [f"@{q}" for q in budgets] + ["success %", "mean q", "median q"],
+        attack_rows,
+    )
+    note = (
+        "robust accuracy (%) at each query budget; success rate and queries of successes "
+        "at the largest budget"
+    )
+    return "\n".join([title, "", *clean, "", note, *robust]) + "\n"
 
 
 def write_outputs(report: dict[str, Any], out: Path) -> None:
@@ -351,13 +385,25 @@ def plot_robust_accuracy(report: dict[str, Any]):
 
     results = report["results"]
     attacks = list(next(iter(results.values()))["attacks"])
-    fig = Figure(figsize=(4 * len(attacks), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(attacks), squeeze=False)[0]
-    for ax, attack in zip(axes, attacks, strict=True):
-        for name, r in results.items():
-            curve = r["attacks"][attack]["robust_accuracy"]
-            budgets = [int(q) for q in curve]
-            ax.plot(budgets, [100 * curve[str(q)] for q in budgets], marker="o", label=name)
+    ncols = min(3, len(attacks))
+    nrows = -(-len(attacks) // ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(attacks) :]:
+        ax.set_visible(False)
+    for ax, attack in zip(axes, attacks, strict=False):
+        for i, (name, r) in enumerate(results.items()):
+            color = f"C{i}"
+            curve = r["attacks"][attack]["curve"]
+            ax.step(
+                [int(q) for q in curve],
+                [100 * v for v in curve.values()],
+                where="post",
+                color=color,
+                label=name,
+            )
+            marks = r["attacks"][attack]["robust_accuracy"]
+            ax.plot([int(q) for q in marks], [100 * v for v in marks.values()], "o", color=color)
         ax.set_xscale("log")
         ax.set_ylim(0, 100)
         ax.set_xlabel("queries per sample")

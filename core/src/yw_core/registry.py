@@ -228,7 +228,7 @@ def _import_with_stevedore(entry: Entry):
         names=[entry.name],
         invoke_on_load=False,
         on_load_failure_callback=lambda _mgr, _ep, exc: errors.append(exc),
-        warn_on_missing_entrypoint=False,
+        on_missing_entrypoints_callback=lambda names: None,
     )
     if errors:
         raise errors[0]
