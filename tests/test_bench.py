@@ -102,7 +102,7 @@ def test_each_score_based_attack_gets_stronger_with_budget(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--methods", "nosuch"], "unknown method nosuch; known methods: flip"),
+        (["--methods", "nosuch"], "unknown method nosuch; known methods: none, flip"),
         (["--attacks", "square,nosuch"], "unknown attack nosuch; known attacks: bandits"),
         (["--eps", "0"], "eps must be > 0"),
         (["--eps", "-0.1"], "eps must be > 0"),

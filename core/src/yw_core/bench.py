@@ -71,11 +71,11 @@ class DefenseBenchConfig(BaseModel):
         return self.eps if self.eps is not None else DEFAULT_EPS.get(self.dataset, 8 / 255)
 
 
-def _resolve(registry, names, interface: str, what: str) -> dict[str, type]:
+def _resolve(registry, names, interface: str, what: str, extra=()) -> dict[str, type]:
     """Load the named methods, failing with the known names when one is unknown or unusable."""
     from yw_core.registry import PluginError
 
-    known = registry.names(interface)
+    known = [*extra, *registry.names(interface)]
     unknown = [n for n in names if n not in known]
     if unknown:
         listed = ", ".join(known) if known else "none installed"
@@ -99,7 +99,7 @@ def select_methods(config: DefenseBenchConfig, registry) -> tuple[dict, dict]:
             if cls.capabilities.post_hoc
         }
     else:
-        defenses = _resolve(registry, wanted, "defense", "method")
+        defenses = _resolve(registry, wanted, "defense", "method", extra=["none"])
         training = [n for n, cls in defenses.items() if not cls.capabilities.post_hoc]
         if training:
             raise ValueError(

@@ -222,7 +222,8 @@ def cmd_bench(args) -> int:
     except ValidationError as exc:
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
-            print(f"yw-core bench: --{field}: {err['msg']}", file=sys.stderr)
+            message = err["msg"].removeprefix("Value error, ")
+            print(f"yw-core bench: --{field}: {message}", file=sys.stderr)
         return 2
     except ValueError as exc:
         print(f"yw-core bench: {exc}", file=sys.stderr)
