@@ -54,9 +54,10 @@ class RandomNoise(Attack):
         pass
 
     def run(self, model, x, y, *, eps, norm="linf", budget, runtime):
+        self.check_inputs(x, y, eps, budget, norm)
         g = runtime.generator()
         queries = torch.zeros(len(x), dtype=torch.long)
-        success = torch.zeros(len(x), dtype=torch.bool)
+        success = model(x).argmax(1) != y  # initially wrong: not attacked
         x_adv = x.clone()
         for _ in range(budget):
             live = ~success

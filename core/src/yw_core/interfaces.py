@@ -304,6 +304,31 @@ class Attack(Method):
     ) -> AttackResult:
         """Attack the batch (x, y); never spend more than `budget` queries on one sample."""
 
+    @staticmethod
+    def check_inputs(x: torch.Tensor, y: torch.Tensor, eps: float, budget: int, norm: str) -> None:
+        """Clear ValueErrors for the mistakes callers make: shapes, range, NaN, eps, budget, norm.
+
+        Attacks call it first thing in `run`; the conformance suite checks that they do.
+        """
+        import torch
+
+        if x.dim() < 2 or y.dim() != 1 or len(x) != len(y):
+            raise ValueError(
+                f"x must have shape (N, ...) and y shape (N,), got {tuple(x.shape)} and "
+                f"{tuple(y.shape)}"
+            )
+        if torch.isnan(x).any():
+            raise ValueError("x contains NaN")
+        if x.min() < 0 or x.max() > 1:
+            lo, hi = x.min().item(), x.max().item()
+            raise ValueError(f"x must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        if int(budget) < 1:
+            raise ValueError(f"budget must be a positive number of queries, got {budget}")
+        if norm not in ("linf", "l2"):
+            raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+
 
 class OODScorer(Method):
     """Fits on in-distribution data, then scores inputs: higher means more in-distribution."""

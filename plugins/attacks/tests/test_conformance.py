@@ -7,7 +7,7 @@ BOTH = ("linf", "l2")
 
 TestSquare = conformance_suite(Square, norms=BOTH)
 TestSimBA = conformance_suite(SimBA, norms=BOTH)
-TestNES = conformance_suite(NES, norms=BOTH)
+TestNES = conformance_suite(NES, norms=BOTH, config_overrides={"q": 2, "lr": 0.05})  # 5 q a step
 TestBandits = conformance_suite(Bandits, norms=BOTH)
 TestSignHunter = conformance_suite(SignHunter, norms=BOTH)
 TestFGSM = conformance_suite(FGSM, norms=BOTH)

@@ -1,7 +1,5 @@
 """SimBA / SimBA-DCT (spec §2): the DCT basis, the step's query charging, and the run's contract."""
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -17,15 +15,6 @@ from yw_plugin_attacks.simba import (
     idct2,
     simba_step,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is ~10x faster than two on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def runtime(seed: int = 0) -> Runtime:
@@ -160,32 +149,6 @@ def test_step_never_exceeds_the_budget():
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.03), ("l2", 0.3)])
-def test_budget_ball_range_and_real_success(norm, eps):
-    model, x = linear_model(), inputs(64)
-    g = torch.Generator().manual_seed(2)
-    y = torch.where(torch.rand(64, generator=g) < 0.2, torch.randint(0, 10, (64,), generator=g),
-                    predicted(model, x))  # fmt: skip
-    wrong = predicted(model, x) != y
-    assert wrong.any()
-    budget = 60
-    result = SimBA().run(model, x, y, eps=eps, norm=norm, budget=budget, runtime=runtime())
-    assert (result.total_queries <= budget).all()
-    assert torch.equal(result.loss_queries, result.total_queries)
-    delta = (result.x_adv - x).flatten(1)
-    size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
-    assert (size <= eps + 1e-6).all()
-    assert math.isclose(size.max().item(), eps, rel_tol=1e-4), "the bound is reached (it binds)"
-    assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
-    assert result.success[wrong].all() and (result.total_queries[wrong] == 0).all()
-    assert torch.equal(result.x_adv[wrong], x[wrong])
-    fooled = result.success & ~wrong
-    assert fooled.any() and (~result.success).any()
-    assert (predicted(model, result.x_adv[fooled]) != y[fooled]).all()
-    # an unfooled sample stops when it cannot pay its next query: budget spent to the last query
-    assert (result.total_queries[~result.success] == budget).all()
-
-
-@pytest.mark.parametrize("norm,eps", [("linf", 0.03), ("l2", 0.3)])
 def test_smaller_budget_is_a_prefix_and_success_rises(norm, eps):
     model, x = linear_model(), inputs(48)
     y = predicted(model, x)
@@ -220,15 +183,3 @@ def test_count_clean_query_charges_one_more():
     counted = SimBA(count_clean_query=True).run(model, x, y, eps=0.03, budget=21, runtime=runtime())
     assert torch.equal(counted.total_queries, plain.total_queries + 1)
     assert torch.equal(counted.success, plain.success)
-
-
-def test_bad_inputs_raise_clear_errors():
-    model, x = linear_model(), inputs(4)
-    y = predicted(model, x)
-    with pytest.raises(ValueError, match="'linf' or 'l2'"):
-        SimBA().run(model, x, y, eps=0.03, norm="l0", budget=10, runtime=runtime())
-    with pytest.raises(ValueError, match="freq_dims=9"):
-        SimBA(freq_dims=9).run(model, x, y, eps=0.03, budget=10, runtime=runtime())
-    flat = nn.Sequential(nn.Linear(8, 10))
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-        SimBA().run(flat, x[:, 0, 0], y, eps=0.03, budget=10, runtime=runtime())

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from yw_core.interfaces import Attack, AttackResult, Capabilities, MethodConfig, Paper
+from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
 from yw_plugin_attacks.nes import ascent_loss
-from yw_plugin_attacks.queries import QueryOracle, check_inputs, project
+from yw_plugin_attacks.queries import AttackConfig, QueryOracle, check_inputs, eval_mode, project
 
 # v is kept off +-1 so atanh stays finite and a saturated coordinate can still come back
 _V_LIMIT = 1 - 1e-6
@@ -86,7 +86,7 @@ class Bandits(Attack):
     status = "stable"
     capabilities = Capabilities()
 
-    class Config(MethodConfig):
+    class Config(AttackConfig):
         image_lr: float = Field(
             0.01, gt=0, le=1, description="h, L-inf image step: x <- x + h*sign(up(v))"
         )
@@ -120,9 +120,6 @@ class Bandits(Attack):
         loss: Literal["ce", "margin"] = Field(
             "ce", description="maximised loss: 'ce' (cross-entropy) or 'margin' (CW = -margin)"
         )
-        count_clean_query: bool = Field(
-            False, description="charge the clean forward as one query (AAA's convention)"
-        )
 
     def run(self, model, x, y, *, eps, norm="linf", budget, runtime) -> AttackResult:
         """Attack (x, y); each step costs 3 queries and a sample that cannot afford them stops."""
@@ -135,9 +132,7 @@ class Bandits(Attack):
         size = tuple(x.shape[-2:])
         prior_shape = (x.shape[1], min(cfg.prior_size, size[0]), min(cfg.prior_size, size[1]))
         g = runtime.generator(device=x.device)
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             with torch.no_grad():
                 oracle = QueryOracle(model, x, y, budget, count_clean_query=cfg.count_clean_query)
                 x_cur = x.clone()
@@ -173,5 +168,3 @@ class Bandits(Attack):
                     x_cur[idx] = new
                     oracle.keep(idx, new)
                 return oracle.result()
-        finally:
-            model.train(was_training)

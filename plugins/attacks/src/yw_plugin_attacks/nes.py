@@ -15,8 +15,16 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from yw_core.interfaces import Attack, AttackResult, Capabilities, MethodConfig, Paper
-from yw_plugin_attacks.queries import QueryOracle, check_inputs, cross_entropy, margin, project
+from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
+from yw_plugin_attacks.queries import (
+    AttackConfig,
+    QueryOracle,
+    check_inputs,
+    cross_entropy,
+    eval_mode,
+    margin,
+    project,
+)
 
 
 def ascent_loss(name: str):
@@ -54,7 +62,7 @@ class NES(Attack):
     status = "stable"
     capabilities = Capabilities()
 
-    class Config(MethodConfig):
+    class Config(AttackConfig):
         fd_eta: float = Field(
             0.01,
             gt=0,
@@ -78,9 +86,6 @@ class NES(Attack):
         loss: Literal["ce", "margin"] = Field(
             "ce", description="maximised loss: 'ce' (cross-entropy) or 'margin' (CW = -margin)"
         )
-        count_clean_query: bool = Field(
-            False, description="charge the clean forward as one query (AAA's convention)"
-        )
 
     def run(self, model, x, y, *, eps, norm="linf", budget, runtime) -> AttackResult:
         """Attack (x, y); each step costs 2q+1 queries and a sample that cannot afford it stops."""
@@ -88,9 +93,7 @@ class NES(Attack):
         cfg = self.config
         loss_fn = ascent_loss(cfg.loss)
         g = runtime.generator(device=x.device)
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             with torch.no_grad():
                 oracle = QueryOracle(model, x, y, budget, count_clean_query=cfg.count_clean_query)
                 x_cur = x.clone()
@@ -125,8 +128,6 @@ class NES(Attack):
                     x_cur[idx] = new
                     oracle.keep(idx, new)
                 return oracle.result()
-        finally:
-            model.train(was_training)
 
     def _step(self, grad: torch.Tensor, norm: str) -> torch.Tensor:
         """lr*sign(g) for L-inf, lr_l2*g/||g|| for L2."""

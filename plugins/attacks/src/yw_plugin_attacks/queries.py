@@ -9,9 +9,31 @@ more than its budget.
 
 from __future__ import annotations
 
-import torch
+from contextlib import contextmanager
 
-from yw_core.interfaces import AttackResult
+import torch
+from pydantic import Field
+
+from yw_core.interfaces import Attack, AttackResult, MethodConfig
+
+
+class AttackConfig(MethodConfig):
+    """Options every attack here shares."""
+
+    count_clean_query: bool = Field(
+        False, description="charge the harness's clean forward as one query (AAA's convention)"
+    )
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Run the model in eval mode and restore its previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -143,19 +165,5 @@ def check_output(logits: torch.Tensor, x: torch.Tensor) -> None:
         )
 
 
-def check_inputs(x: torch.Tensor, y: torch.Tensor, eps: float, budget: int, norm: str) -> None:
-    """Clear errors for the mistakes callers make: shapes, ranges, NaN, eps, budget, norm."""
-    if x.dim() < 2 or y.dim() != 1 or len(x) != len(y):
-        raise ValueError(
-            f"x must be (N, ...) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
-    if torch.isnan(x).any():
-        raise ValueError("x contains NaN")
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(f"x must lie in [0, 1], got [{x.min().item():.3g}, {x.max().item():.3g}]")
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
-    if int(budget) < 1:
-        raise ValueError(f"budget must be a positive number of queries, got {budget}")
-    if norm not in ("linf", "l2"):
-        raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+# Shared with third-party attacks: the input checks live on the Attack interface.
+check_inputs = Attack.check_inputs

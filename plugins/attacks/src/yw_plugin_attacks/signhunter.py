@@ -18,9 +18,9 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from yw_core.interfaces import Attack, AttackResult, Capabilities, MethodConfig, Paper
+from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
 from yw_plugin_attacks.nes import ascent_loss
-from yw_plugin_attacks.queries import QueryOracle, check_inputs, project
+from yw_plugin_attacks.queries import AttackConfig, QueryOracle, check_inputs, eval_mode, project
 
 
 def chunk_bounds(h: int, i: int, n: int) -> tuple[int, int]:
@@ -85,21 +85,16 @@ class SignHunter(Attack):
     status = "stable"
     capabilities = Capabilities()
 
-    class Config(MethodConfig):
+    class Config(AttackConfig):
         loss: Literal["ce", "margin"] = Field(
             "ce", description="maximised loss: 'ce' (cross-entropy) or 'margin' (CW = -margin)"
-        )
-        count_clean_query: bool = Field(
-            False, description="charge the clean forward as one query (AAA's convention)"
         )
 
     def run(self, model, x, y, *, eps, norm="linf", budget, runtime) -> AttackResult:
         """Attack (x, y); 1 query per step. Deterministic: nothing is drawn from `runtime`."""
         check_inputs(x, y, eps, budget, norm)
         loss_fn = ascent_loss(self.config.loss)
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             with torch.no_grad():
                 oracle = QueryOracle(
                     model, x, y, budget, count_clean_query=self.config.count_clean_query
@@ -130,5 +125,3 @@ class SignHunter(Attack):
                     oracle.keep(kept, probe[better])
                     new_round = state.advance()
                 return oracle.result()
-        finally:
-            model.train(was_training)

@@ -22,9 +22,16 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from yw_core.interfaces import Attack, AttackResult, Capabilities, MethodConfig, Paper
+from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
 from yw_core.runtime import Runtime
-from yw_plugin_attacks.queries import QueryOracle, check_inputs, project, true_prob
+from yw_plugin_attacks.queries import (
+    AttackConfig,
+    QueryOracle,
+    check_inputs,
+    eval_mode,
+    project,
+    true_prob,
+)
 
 
 def dct_matrix(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -137,7 +144,7 @@ class SimBA(Attack):
     status = "stable"
     capabilities = Capabilities()
 
-    class Config(MethodConfig):
+    class Config(AttackConfig):
         step: float = Field(
             0.2, gt=0, description="step along each direction (the original's epsilon)"
         )
@@ -153,9 +160,6 @@ class SimBA(Attack):
             None, ge=1, description="side of the low-frequency block; None = the image side"
         )
         stride: int = Field(7, ge=1, description="band width of the strided order")
-        count_clean_query: bool = Field(
-            False, description="charge the harness's clean forward as one query (AAA; spec §0)"
-        )
 
     def run(
         self,
@@ -185,9 +189,7 @@ class SimBA(Attack):
             )
         else:
             dh = dw = None
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             with torch.no_grad(), runtime.autocast():
                 oracle = QueryOracle(model, x, y, budget, cfg.count_clean_query)
                 g = runtime.generator(device=x.device)
@@ -199,6 +201,4 @@ class SimBA(Attack):
                         break
                     direction = basis_image(k, x[0], dh, dw)
                     simba_step(oracle, delta, prob_best, direction, cfg.step, eps, norm)
-        finally:
-            model.train(was_training)
         return oracle.result()

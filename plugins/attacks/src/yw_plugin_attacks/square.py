@@ -29,9 +29,16 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from yw_core.interfaces import Attack, AttackResult, Capabilities, MethodConfig, Paper
+from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
 from yw_core.runtime import Runtime
-from yw_plugin_attacks.queries import QueryOracle, check_inputs, cross_entropy, margin
+from yw_plugin_attacks.queries import (
+    AttackConfig,
+    QueryOracle,
+    check_inputs,
+    cross_entropy,
+    eval_mode,
+    margin,
+)
 
 P_INIT = {"linf": 0.05, "l2": 0.1}
 """The original's p_init for standard (non-robust) models, per norm (spec §1 "Defaults")."""
@@ -226,7 +233,7 @@ class Square(Attack):
     status = "stable"
     capabilities = Capabilities()
 
-    class Config(MethodConfig):
+    class Config(AttackConfig):
         p_init: float | None = Field(
             None,
             gt=0,
@@ -247,9 +254,6 @@ class Square(Attack):
         )
         threshold: float = Field(
             3.0, ge=0, description="loss jump that 'up' accepts and that switches 'bi' to 'up'"
-        )
-        count_clean_query: bool = Field(
-            False, description="charge the harness's clean forward as one query (AAA; spec §0)"
         )
 
     def run(
@@ -273,14 +277,10 @@ class Square(Attack):
                 f"Square {norm} needs images of at least {smallest}x{smallest} pixels, "
                 f"got {tuple(x.shape[2:])}"
             )
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             with torch.no_grad(), runtime.autocast():
                 oracle = QueryOracle(model, x, y, budget, self.config.count_clean_query)
                 self._search(oracle, x, y, eps, norm, runtime.generator(device=x.device))
-        finally:
-            model.train(was_training)
         return oracle.result()
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

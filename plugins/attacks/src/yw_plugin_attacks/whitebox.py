@@ -29,11 +29,16 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from yw_core.interfaces import Attack, AttackResult, Capabilities, MethodConfig, Paper
+from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
 from yw_core.runtime import Runtime
-from yw_plugin_attacks.queries import QueryOracle, check_inputs, cross_entropy, project
-
-COUNT_CLEAN = "charge the harness's clean forward as one query (AAA's convention; spec §0)"
+from yw_plugin_attacks.queries import (
+    AttackConfig,
+    QueryOracle,
+    check_inputs,
+    cross_entropy,
+    eval_mode,
+    project,
+)
 
 
 class _GradientOracle(QueryOracle):
@@ -90,9 +95,7 @@ def gradient_attack(
 ) -> AttackResult:
     """Projected gradient ascent on CE with restarts and early stop; see the module docstring."""
     check_inputs(x, y, eps, budget, norm)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         x = x.detach()
         oracle = _GradientOracle(model, x, y, budget, count_clean_query=count_clean_query)
         g = runtime.generator(device=x.device)
@@ -122,8 +125,6 @@ def gradient_attack(
             best_ce[better] = last_ce[better]
         oracle.keep(torch.arange(n, device=x.device), best_x)
         return oracle.result()
-    finally:
-        model.train(was_training)
 
 
 class FGSM(Attack):
@@ -141,10 +142,8 @@ class FGSM(Attack):
     status = "stable"
     capabilities = Capabilities()
 
-    class Config(MethodConfig):
+    class Config(AttackConfig):
         """FGSM has no hyperparameter besides eps (given to run)."""
-
-        count_clean_query: bool = Field(False, description=COUNT_CLEAN)
 
     def run(self, model, x, y, *, eps, norm: Literal["linf", "l2"] = "linf", budget, runtime):
         """Attack (x, y): gradient at x (1 loss query), step of size eps, check (1 query)."""
@@ -179,7 +178,7 @@ class FGSMRS(Attack):
     status = "stable"
     capabilities = Capabilities()
 
-    class Config(MethodConfig):
+    class Config(AttackConfig):
         """alpha is relative to eps so that it scales with the eps given to run()."""
 
         step_ratio: float = Field(
@@ -187,7 +186,6 @@ class FGSMRS(Attack):
             gt=0,
             description="step size alpha as a multiple of eps (1.25: alpha = 10/255 at 8/255)",
         )
-        count_clean_query: bool = Field(False, description=COUNT_CLEAN)
 
     def run(self, model, x, y, *, eps, norm: Literal["linf", "l2"] = "linf", budget, runtime):
         """Attack (x, y): gradient at the random start (1 loss query), one step, check (1 query)."""
@@ -221,7 +219,7 @@ class PGD(Attack):
     status = "stable"
     capabilities = Capabilities()
 
-    class Config(MethodConfig):
+    class Config(AttackConfig):
         """Madry's CIFAR-10 setting: 10 steps of eps/4 (2/255 at 8/255); PGD-50-10: 50 steps, 10
         restarts."""
 
@@ -233,7 +231,6 @@ class PGD(Attack):
             1, ge=1, description="random restarts; later ones only attack still-correct samples"
         )
         random_start: bool = Field(True, description="start from a uniform point in the eps-ball")
-        count_clean_query: bool = Field(False, description=COUNT_CLEAN)
 
     def run(self, model, x, y, *, eps, norm: Literal["linf", "l2"] = "linf", budget, runtime):
         """Attack (x, y): at most restarts * (steps + 1) queries per sample, capped by budget."""
