@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from yw_core.testing import linear_problem
 from yw_plugin_attacks.bandits import (
     Bandits,
     exploration_noise,
@@ -12,25 +13,6 @@ from yw_plugin_attacks.bandits import (
     update_prior,
     upsample,
 )
-
-
-class Linear(torch.nn.Module):
-    """z = W·flatten(x) + b: exact gradients and margins are known."""
-
-    def __init__(self, weight, bias):
-        super().__init__()
-        self.weight, self.bias = weight, bias
-
-    def forward(self, x):
-        return x.flatten(1) @ self.weight.T + self.bias
-
-
-def linear_problem(n=16, seed=0):
-    """10 classes on (n, 3, 8, 8) inputs in [0.3, 0.7]; labels are the model's own predictions."""
-    g = torch.Generator().manual_seed(seed)
-    model = Linear(torch.randn(10, 192, generator=g) * 0.1, torch.zeros(10))
-    x = 0.3 + 0.4 * torch.rand(n, 3, 8, 8, generator=g)
-    return model, x, model(x).argmax(1)
 
 
 def run(model, x, y, runtime, eps=0.05, norm="linf", budget=300, **config):

@@ -27,6 +27,7 @@ __all__ = [
     "ForecasterConformance",
     "InterpreterConformance",
     "conformance_suite",
+    "linear_problem",
     "tiny_classifier",
     "tiny_dataset",
 ]
@@ -42,6 +43,24 @@ def tiny_classifier(in_features: int = 64, num_classes: int = 4, seed: int = 0):
     model.add_module("features", nn.Sequential(nn.Flatten(), nn.Linear(in_features, 16), nn.ReLU()))
     model.add_module("head", nn.Linear(16, num_classes))
     return model.eval()
+
+
+def linear_problem(n: int = 16, seed: int = 0, classes: int = 10, scale: float = 0.1):
+    """The spec's analytic attack test bed: z = W flatten(x), W ~ N(0, scale^2), on (n, 3, 8, 8)
+    inputs in [0.3, 0.7] (small eps never clips), labelled with the model's own predictions.
+
+    Returns (model, x, y); `model.weight` and `model.bias` are buffers a test may edit in place.
+    """
+    import torch
+
+    from yw_core.testing.models import LinearClassifier
+
+    g = torch.Generator().manual_seed(seed)
+    model = LinearClassifier(torch.randn(classes, 192, generator=g) * scale, torch.zeros(classes))
+    x = 0.3 + 0.4 * torch.rand(n, 3, 8, 8, generator=g)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model, x, y
 
 
 def tiny_dataset(n: int = 32, num_classes: int = 4, seed: int = 0):

@@ -24,6 +24,7 @@ to the input only, so the parameters' `.grad` are left alone.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Literal
 
 import torch
@@ -127,7 +128,29 @@ def gradient_attack(
         return oracle.result()
 
 
-class FGSM(Attack):
+class _GradientAttack(Attack):
+    """The three white-box attacks differ only in their step schedule for `gradient_attack`."""
+
+    @abstractmethod
+    def schedule(self, eps: float) -> dict:
+        """steps, step_size, random_start (and restarts) for this eps."""
+
+    def run(self, model, x, y, *, eps, norm: Literal["linf", "l2"] = "linf", budget, runtime):
+        """Attack (x, y) within eps and `budget` queries per sample."""
+        return gradient_attack(
+            model,
+            x,
+            y,
+            eps=eps,
+            norm=norm,
+            budget=budget,
+            runtime=runtime,
+            count_clean_query=self.config.count_clean_query,
+            **self.schedule(eps),
+        )
+
+
+class FGSM(_GradientAttack):
     """Fast Gradient Sign Method: one step x + eps * sign(grad CE), clipped to [0, 1]."""
 
     name = "fgsm"
@@ -145,24 +168,12 @@ class FGSM(Attack):
     class Config(AttackConfig):
         """FGSM has no hyperparameter besides eps (given to run)."""
 
-    def run(self, model, x, y, *, eps, norm: Literal["linf", "l2"] = "linf", budget, runtime):
-        """Attack (x, y): gradient at x (1 loss query), step of size eps, check (1 query)."""
-        return gradient_attack(
-            model,
-            x,
-            y,
-            eps=eps,
-            norm=norm,
-            budget=budget,
-            runtime=runtime,
-            steps=1,
-            step_size=eps,
-            random_start=False,
-            count_clean_query=self.config.count_clean_query,
-        )
+    def schedule(self, eps: float) -> dict:
+        """Gradient at x (1 loss query), one step of size eps, check (1 query)."""
+        return {"steps": 1, "step_size": eps, "random_start": False}
 
 
-class FGSMRS(Attack):
+class FGSMRS(_GradientAttack):
     """FGSM with a random start (Wong et al. 2020): delta0 ~ U(-eps, eps), one alpha-step."""
 
     name = "fgsm-rs"
@@ -187,24 +198,12 @@ class FGSMRS(Attack):
             description="step size alpha as a multiple of eps (1.25: alpha = 10/255 at 8/255)",
         )
 
-    def run(self, model, x, y, *, eps, norm: Literal["linf", "l2"] = "linf", budget, runtime):
-        """Attack (x, y): gradient at the random start (1 loss query), one step, check (1 query)."""
-        return gradient_attack(
-            model,
-            x,
-            y,
-            eps=eps,
-            norm=norm,
-            budget=budget,
-            runtime=runtime,
-            steps=1,
-            step_size=self.config.step_ratio * eps,
-            random_start=True,
-            count_clean_query=self.config.count_clean_query,
-        )
+    def schedule(self, eps: float) -> dict:
+        """Gradient at the random start (1 loss query), one step, check (1 query)."""
+        return {"steps": 1, "step_size": self.config.step_ratio * eps, "random_start": True}
 
 
-class PGD(Attack):
+class PGD(_GradientAttack):
     """Projected Gradient Descent (Madry et al.) on CE, with random restarts (PGD-50-10 style)."""
 
     name = "pgd"
@@ -232,20 +231,12 @@ class PGD(Attack):
         )
         random_start: bool = Field(True, description="start from a uniform point in the eps-ball")
 
-    def run(self, model, x, y, *, eps, norm: Literal["linf", "l2"] = "linf", budget, runtime):
-        """Attack (x, y): at most restarts * (steps + 1) queries per sample, capped by budget."""
+    def schedule(self, eps: float) -> dict:
+        """At most restarts * (steps + 1) queries per sample, capped by the budget."""
         c = self.config
-        return gradient_attack(
-            model,
-            x,
-            y,
-            eps=eps,
-            norm=norm,
-            budget=budget,
-            runtime=runtime,
-            steps=c.steps,
-            step_size=c.step_ratio * eps,
-            random_start=c.random_start,
-            restarts=c.restarts,
-            count_clean_query=c.count_clean_query,
-        )
+        return {
+            "steps": c.steps,
+            "step_size": c.step_ratio * eps,
+            "random_start": c.random_start,
+            "restarts": c.restarts,
+        }
