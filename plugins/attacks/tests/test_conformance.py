@@ -1,7 +1,18 @@
 """The yw-core attack conformance suite, one line per attack class (all do L-inf and L2)."""
 
 from yw_core.testing import conformance_suite
-from yw_plugin_attacks import FGSM, FGSMRS, NES, PGD, Bandits, SignHunter, SimBA, Square
+from yw_plugin_attacks import (
+    FGSM,
+    FGSMRS,
+    NES,
+    PGD,
+    Bandits,
+    BiSquare,
+    SignHunter,
+    SimBA,
+    Square,
+    UpSquare,
+)
 
 BOTH = ("linf", "l2")
 
@@ -13,3 +24,5 @@ TestSignHunter = conformance_suite(SignHunter, norms=BOTH)
 TestFGSM = conformance_suite(FGSM, norms=BOTH)
 TestFGSMRS = conformance_suite(FGSMRS, norms=BOTH)
 TestPGD = conformance_suite(PGD, norms=BOTH)
+TestUpSquare = conformance_suite(UpSquare, norms=BOTH)
+TestBiSquare = conformance_suite(BiSquare, norms=BOTH)
