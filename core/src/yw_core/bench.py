@@ -40,7 +40,15 @@ class DefenseBenchConfig(BaseModel):
     dataset: str = Field("digits", description="dataset name (yw_core.data)")
     eps: float | None = Field(None, description="L-inf radius; None = the dataset's default")
     norm: Literal["linf", "l2"] = Field("linf", description="threat model")
-    n: int = Field(500, ge=1, description="test points attacked (at most the test split)")
+    n: int = Field(
+        500, ge=1, description="test points attacked (at most the test split less calibration)"
+    )
+    calibration: int = Field(
+        150,
+        ge=0,
+        description="held-out test points given to defenses as calibration data (e.g. AAA's "
+        "temperature); the last ones of the test split, disjoint from the attacked points",
+    )
     seed: int = Field(0, ge=0, description="seed of the model, the data order and the attacks")
     device: str = Field("auto", description="cpu, cuda, mps or auto")
     batch_size: int = Field(500, ge=1, description="samples per attack batch")
@@ -108,6 +116,26 @@ def select_methods(config: DefenseBenchConfig, registry) -> tuple[dict, dict]:
             )
     attacks = _resolve(registry, config.attacks, "attack", "attack")
     return defenses, attacks
+
+
+def split_test(test, config: DefenseBenchConfig):
+    """Attacked points (the first n) and calibration data (the last `calibration`), disjoint.
+
+    Calibration must be held out: the model is nearly always right on its own training data, so
+    a temperature tuned there sharpens the outputs instead of calibrating them.
+    """
+    from torch.utils.data import TensorDataset
+
+    x_all, y_all = test.tensors
+    available = len(x_all) - config.calibration
+    if available < 1:
+        raise ValueError(
+            f"the {config.dataset} test split has {len(x_all)} points: too few for "
+            f"{config.calibration} calibration points and at least one attacked point"
+        )
+    n = min(config.n, available)
+    calibration = TensorDataset(x_all[available:], y_all[available:])
+    return x_all[:n], y_all[:n], calibration
 
 
 def check_logits(logits, x, num_classes: int | None, method: str = "the reference model") -> None:
@@ -216,9 +244,7 @@ def run_defense_bench(
         config.dataset, arch, seed=config.seed, runtime=runtime, progress=progress
     )
     model = runtime.to(model).eval()
-    test = load_dataset(config.dataset, "test", seed=config.seed)
-    calibration = load_dataset(config.dataset, "train", seed=config.seed)
-    x, y = (t[: config.n] for t in test.tensors)
+    x, y, calibration = split_test(load_dataset(config.dataset, "test", seed=config.seed), config)
     x, y = runtime.to(x), runtime.to(y)
     with torch.no_grad():
         clean = model(x)
@@ -286,6 +312,7 @@ def run_defense_bench(
             "eps": config.radius,
             "arch": arch,
             "n": int(len(x)),
+            "calibration": config.calibration,
         },
         "config": config.model_dump(mode="json"),
         "results": results,

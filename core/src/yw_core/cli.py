@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", type=float, help="attack radius (default: the dataset's, see docs)")
     p.add_argument("--norm", choices=["linf", "l2"], help="default: linf")
     p.add_argument("--n", type=int, help="test points attacked (default 500)")
+    p.add_argument(
+        "--calibration", type=int, help="held-out test points for defenses' calibration (150)"
+    )
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--batch-size", type=int, help="samples per attack batch (default 500)")
