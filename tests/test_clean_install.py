@@ -1,4 +1,5 @@
-"""A fresh venv with only yw-core, then third-party plugins built outside the tree: the user's path.
+"""A fresh venv with yw-core and yw-plugin-aaa from the tree, then third-party plugins built outside
+the tree: the user's path.
 
 Slow (about a minute: it installs torch's CPU wheel into a new venv), so it runs once per session.
 """
@@ -31,7 +32,7 @@ def venv(tmp_path_factory):
     _run(sys.executable, "-m", "venv", tmp / "venv")
     bin_ = tmp / "venv" / "bin"
     _run(bin_ / "pip", "install", "-q", TORCH, "pytest")
-    _run(bin_ / "pip", "install", "-q", "./core", cwd=ROOT)
+    _run(bin_ / "pip", "install", "-q", "./core", "./plugins/aaa", cwd=ROOT)
     source = tmp / "src" / EXAMPLE.name
     shutil.copytree(EXAMPLE, source)
     _run(bin_ / "pip", "wheel", "-q", "--no-deps", "-w", tmp / "wheels", source)
@@ -52,7 +53,12 @@ def test_example_wheel_and_scaffold_show_as_third_party(venv):
     assert rows["logit-noise"]["distribution"] == "yw-plugin-logit-noise"
     assert rows["my-attack"]["interface"] == "attack"
     checked = json.loads(_run(venv / "yw-core", "list", "--check", "--json").stdout)
-    assert {r["name"]: r["status"] for r in checked} == {"logit-noise": "ok", "my-attack": "ok"}
+    statuses = {r["name"]: (r["status"], r["source"]) for r in checked}
+    assert statuses == {
+        "logit-noise": ("ok", "third-party"),
+        "my-attack": ("ok", "third-party"),
+        "aaa": ("ok", "first-party"),  # pip install ./core ./plugins/aaa
+    }
     _run(venv / "yw-core", "doctor")
 
 

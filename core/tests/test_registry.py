@@ -39,7 +39,7 @@ def site(fake_site):
         {"yw.defenses": {"notamethod": "notamethod_plugin:Thing"}},
         {"notamethod_plugin": "class Thing:\n    pass\n"},
     )
-    fake_site.add("yw-plugin-aaa", {"yw.defenses": {"aaa": "temperature_plugin:Temperature"}})
+    fake_site.add("yw-plugin-las", {"yw.defenses": {"las": "temperature_plugin:Temperature"}})
     fake_site.add(
         "yw-weird",
         {"yw.defenses": {"weird": "temperature_plugin:Temperature"}},
@@ -84,7 +84,7 @@ def test_list_check_classifies_every_failure_and_exits_zero(site):
 
 def test_source_is_first_party_only_for_catalogue_distributions(site):
     rows = site.list_json()
-    assert rows["aaa"]["source"] == "first-party"
+    assert rows["las"]["source"] == "first-party"
     filtered = site.run_cli("list", "--interface", "unlearner")
     assert "No yw plugins match" in filtered.stdout
     assert rows["temperature"]["source"] == "third-party"
@@ -170,9 +170,9 @@ def test_freeze_and_interface_filter(site):
 def test_available_lists_catalogue_rows_not_installed(site):
     proc = site.run_cli("list", "--available", "--json")
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert "aaa" not in rows  # yw-plugin-aaa is installed in the fake site
-    assert rows["unig"]["install"] == "pip install yw-plugin-unig"
-    assert rows["las"]["interface"] == "continual_learner"
+    assert "las" not in rows  # yw-plugin-las is installed in the fake site
+    assert rows["twa"]["install"] == "pip install yw-plugin-twa"
+    assert rows["mumis"]["interface"] == "unlearner"
 
 
 class _Dist:
