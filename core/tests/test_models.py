@@ -93,3 +93,19 @@ def test_plugin_model_colliding_with_a_builtin_is_an_error(plugin_manager):
         ValueError, match=r"'resnet18' registered by a plugin .* built-in .*ResNet18"
     ):
         build_model("anything", 10)
+
+
+def test_eval_mode_restores_every_submodule_mode():
+    from yw_core.models import eval_mode
+
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(3)).train()
+    model[1].eval()  # a mixed state, as after freezing BN for fine-tuning
+    with eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert model.training and model[0].training and not model[1].training
+    try:
+        with eval_mode(model):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert model[0].training and not model[1].training

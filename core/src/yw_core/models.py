@@ -20,8 +20,23 @@ Plugins add architectures through the `yw_register_models` hook: `register(name,
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Run a model in eval mode (BN statistics, no dropout) and restore every submodule's own
+    mode afterwards: what defenses and attacks do around the model they wrap."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, mode in modes:
+            module.training = mode
 
 
 class SplitClassifier(nn.Module):

@@ -9,6 +9,7 @@ from pydantic import Field
 from torch import nn
 
 from yw_core.interfaces import Capabilities, Defense, MethodConfig, Paper
+from yw_core.models import eval_mode
 from yw_plugin_aaa.postprocessing import postprocess
 from yw_plugin_aaa.temperature import calibration_tensors, tune_temperature
 
@@ -39,16 +40,8 @@ class AAAWrapper(nn.Module):
         """The model's own logits (after the 8-bit quantisation, when on), in eval mode."""
         if self.quantize:
             x = torch.floor(x * 255) / 255
-        modes = [m.training for m in self.model.modules()] if self.model.training else None
-        if modes:
-            self.model.eval()
-        try:
-            with torch.no_grad():
-                return self.model(x)
-        finally:
-            if modes:
-                for module, mode in zip(self.model.modules(), modes):
-                    module.training = mode
+        with torch.no_grad(), eval_mode(self.model):
+            return self.model(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """AAA's defended logits: same shape, dtype and top-1 class as `forward_undefended(x)`."""

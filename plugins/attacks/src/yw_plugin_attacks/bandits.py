@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
+from yw_core.models import eval_mode
 from yw_plugin_attacks.nes import ascent_loss
-from yw_plugin_attacks.queries import AttackConfig, QueryOracle, check_inputs, eval_mode, project
+from yw_plugin_attacks.queries import AttackConfig, QueryOracle, check_inputs, project
 
 # v is kept off +-1 so atanh stays finite and a saturated coordinate can still come back
 _V_LIMIT = 1 - 1e-6

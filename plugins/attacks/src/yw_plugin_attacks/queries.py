@@ -9,8 +9,6 @@ more than its budget.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 from pydantic import Field
 
@@ -23,17 +21,6 @@ class AttackConfig(MethodConfig):
     count_clean_query: bool = Field(
         False, description="charge the harness's clean forward as one query (AAA's convention)"
     )
-
-
-@contextmanager
-def eval_mode(model: torch.nn.Module):
-    """Run the model in eval mode and restore its previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -19,8 +19,9 @@ import torch
 from pydantic import Field
 
 from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
+from yw_core.models import eval_mode
 from yw_plugin_attacks.nes import ascent_loss
-from yw_plugin_attacks.queries import AttackConfig, QueryOracle, check_inputs, eval_mode, project
+from yw_plugin_attacks.queries import AttackConfig, QueryOracle, check_inputs, project
 
 
 def chunk_bounds(h: int, i: int, n: int) -> tuple[int, int]:

@@ -30,13 +30,13 @@ import torch
 from pydantic import Field
 
 from yw_core.interfaces import Attack, AttackResult, Capabilities, Paper
+from yw_core.models import eval_mode
 from yw_core.runtime import Runtime
 from yw_plugin_attacks.queries import (
     AttackConfig,
     QueryOracle,
     check_inputs,
     cross_entropy,
-    eval_mode,
     margin,
 )
 

@@ -17,6 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from yw_core.interfaces import Capabilities, Defense, MethodConfig, Paper
+from yw_core.models import eval_mode
 from yw_core.runtime import Runtime
 
 
@@ -65,12 +66,8 @@ class NoisyModel(nn.Module):
                 x = x + self._noise(x)
                 if self.clip:
                     x = x.clamp(0, 1)
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             logits = self.model(x)
-        finally:
-            self.model.train(was_training)
         if torch.isnan(logits).any():
             raise ValueError("the wrapped model returned NaN logits")
         if self.where == "output" and self.sigma > 0:

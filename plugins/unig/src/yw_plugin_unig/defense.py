@@ -10,7 +10,8 @@ from pydantic import Field
 from torch import nn
 
 from yw_core.interfaces import Capabilities, Defense, MethodConfig, Paper
-from yw_plugin_unig.wrapper import UniGWrapper, check_features, check_finite, eval_mode
+from yw_core.models import eval_mode
+from yw_plugin_unig.wrapper import UniGWrapper, check_features, check_finite
 
 POOL_SIZE = (
     100  # calibration samples kept; the reference draws its combine rows from its first ~100

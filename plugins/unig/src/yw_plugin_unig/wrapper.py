@@ -13,26 +13,12 @@ state protect() returned, so a sequence of calls can be replayed exactly.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from yw_core.models import eval_mode
 from yw_plugin_unig.gradients import pair_loss_grad, sgd_step
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """Run the model in eval mode (BN statistics, no dropout), restoring training mode after."""
-    was_training = model.training
-    if was_training:
-        model.eval()
-    try:
-        yield
-    finally:
-        if was_training:
-            model.train()
 
 
 def check_features(f: torch.Tensor, x: torch.Tensor, width: int) -> None:
