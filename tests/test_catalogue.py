@@ -50,3 +50,11 @@ def test_plugin_pyproject_matches_its_catalogue_entry(plugin):
     }
     assert declared == entry["methods"]
     assert any(dep.startswith("yw-core") for dep in project["dependencies"])
+
+
+def test_tox_full_env_installs_every_plugin():
+    """tox's `full` env runs every plugin's tests, so it must install every plugin in plugins/."""
+    tox = (ROOT / "tox.ini").read_text()
+    full = tox.split("[testenv:full]", 1)[1].split("\n[", 1)[0]
+    for plugin in PLUGIN_DIRS:
+        assert f"-e plugins/{plugin.name}" in full, f"tox full env misses plugins/{plugin.name}"
