@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from yw_core.runtime import Runtime
+from yw_core.testing import linear_model, uniform_inputs
 from yw_plugin_attacks.queries import QueryOracle, true_prob
 from yw_plugin_attacks.simba import (
     SimBA,
@@ -19,21 +20,6 @@ from yw_plugin_attacks.simba import (
 
 def runtime(seed: int = 0) -> Runtime:
     return Runtime(device="cpu", seed=seed, distributed=False)
-
-
-def linear_model(scale: float = 1.0, seed: int = 0) -> nn.Module:
-    """z = W flatten(x), W ~ N(0, scale^2), 10 classes, on 3x8x8 inputs."""
-    g = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 10))
-    with torch.no_grad():
-        model[1].weight.copy_(torch.randn(10, 192, generator=g) * scale)
-        model[1].bias.zero_()
-    return model.eval()
-
-
-def inputs(n: int = 32, seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return 0.3 + 0.4 * torch.rand(n, 3, 8, 8, generator=g)
 
 
 def predicted(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +82,7 @@ def test_strided_order_covers_everything_block_first_then_bands():
 def test_step_charges_one_or_two_queries_and_accepted_steps_add_up(basis):
     """With an orthonormal basis and no clipping, ||delta||_2 = step * sqrt(#accepted); a step costs
     1 query when the left try is kept, else 2; the true-class prob never rises."""
-    model, x = linear_model(scale=0.2), inputs(32)
+    model, x = linear_model(scale=0.2), uniform_inputs(32)
     y = predicted(model, x)
     step, iterations = 0.05, 60
     oracle = QueryOracle(model, x, y, budget=10_000)
@@ -133,7 +119,7 @@ def test_step_charges_one_or_two_queries_and_accepted_steps_add_up(basis):
 
 
 def test_step_never_exceeds_the_budget():
-    model, x = linear_model(scale=0.2), inputs(16)
+    model, x = linear_model(scale=0.2), uniform_inputs(16)
     y = predicted(model, x)
     oracle = QueryOracle(model, x, y, budget=3)
     delta, prob = torch.zeros_like(x), true_prob(oracle.clean_logits, y)
@@ -150,7 +136,7 @@ def test_step_never_exceeds_the_budget():
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.03), ("l2", 0.3)])
 def test_smaller_budget_is_a_prefix_and_success_rises(norm, eps):
-    model, x = linear_model(), inputs(48)
+    model, x = linear_model(), uniform_inputs(48)
     y = predicted(model, x)
     budgets = [1, 2, 3, 5, 10, 20, 40, 80, 300]
     runs = [
@@ -167,7 +153,7 @@ def test_smaller_budget_is_a_prefix_and_success_rises(norm, eps):
 
 
 def test_pixel_basis_and_strided_order_run_within_the_contract():
-    model, x = linear_model(), inputs(16)
+    model, x = linear_model(), uniform_inputs(16)
     y = predicted(model, x)
     for config in ({"basis": "pixel"}, {"order": "strided", "freq_dims": 4, "stride": 2}):
         result = SimBA(**config).run(model, x, y, eps=0.03, budget=40, runtime=runtime())
@@ -177,7 +163,7 @@ def test_pixel_basis_and_strided_order_run_within_the_contract():
 
 
 def test_count_clean_query_charges_one_more():
-    model, x = linear_model(), inputs(32)
+    model, x = linear_model(), uniform_inputs(32)
     y = predicted(model, x)
     plain = SimBA().run(model, x, y, eps=0.03, budget=20, runtime=runtime())
     counted = SimBA(count_clean_query=True).run(model, x, y, eps=0.03, budget=21, runtime=runtime())

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from yw_core.runtime import Runtime
+from yw_core.testing import linear_model, uniform_inputs
 from yw_plugin_attacks.queries import margin
 from yw_plugin_attacks.square import (
     Square,
@@ -24,21 +25,6 @@ def runtime(seed: int = 0) -> Runtime:
     return Runtime(device="cpu", seed=seed, distributed=False)
 
 
-def linear_model(scale: float = 1.0, seed: int = 0) -> nn.Module:
-    """z = W flatten(x), W ~ N(0, scale^2), 10 classes, on 3x8x8 inputs."""
-    g = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(192, 10))
-    with torch.no_grad():
-        model[1].weight.copy_(torch.randn(10, 192, generator=g) * scale)
-        model[1].bias.zero_()
-    return model.eval()
-
-
-def inputs(n: int = 64, seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return 0.3 + 0.4 * torch.rand(n, 3, 8, 8, generator=g)
-
-
 def predicted(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model(x).argmax(1)
@@ -46,7 +32,7 @@ def predicted(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def exact_radius(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str) -> torch.Tensor:
     """Distance to the nearest decision boundary of the linear model (dual norm of w_y - w_j)."""
-    w = model[1].weight.detach()
+    w = model.weight.detach()
     with torch.no_grad():
         z = model(x)
     gaps = z.gather(1, y[:, None]) - z  # (n, classes)
@@ -115,7 +101,7 @@ def test_bump_values_for_side_3():
 
 
 def test_linf_init_is_vertical_stripes_of_plus_minus_eps():
-    x = inputs(16)
+    x = uniform_inputs(16)
     delta = linf_init(x, 0.03, torch.Generator().manual_seed(0)) - x
     assert torch.allclose(delta.abs(), torch.full_like(delta, 0.03), atol=1e-6)
     assert torch.allclose(delta, delta[:, :, :1, :].expand_as(delta), atol=1e-6)  # stripes
@@ -123,7 +109,7 @@ def test_linf_init_is_vertical_stripes_of_plus_minus_eps():
 
 
 def test_linf_candidate_changes_one_window_per_image():
-    x = inputs(32)
+    x = uniform_inputs(32)
     g = torch.Generator().manual_seed(0)
     x_best = linf_init(x, 0.03, g)
     s = 3
@@ -142,7 +128,7 @@ def test_linf_candidate_changes_one_window_per_image():
 
 
 def test_l2_init_and_step_stay_on_the_eps_sphere():
-    x = inputs(32)
+    x = uniform_inputs(32)
     g = torch.Generator().manual_seed(0)
     x_best = l2_init(x, 0.3, g)
     norms = (x_best - x).flatten(1).norm(dim=1)
@@ -168,7 +154,7 @@ def test_linf_candidate_redraws_no_op_windows_and_spares_the_last_row_and_column
 
 def test_l2_candidate_moves_window_2_into_window_1():
     """Outside W1 and W2 nothing changes (the norm is conserved); W2 outside W1 is set to zero."""
-    x = inputs(64)
+    x = uniform_inputs(64)
     g = torch.Generator().manual_seed(0)
     x_best = l2_init(x, 0.3, g)
     s = 3
@@ -200,7 +186,7 @@ def test_linear_model_soundness_and_power(norm):
     fooled on this model, also with 3000 queries): the bump-shaped L2 steps plateau at about 0.4 of
     the best possible margin decrease against white-noise weights. We require radius < eps/3.
     """
-    model, x = linear_model(), inputs(100)
+    model, x = linear_model(), uniform_inputs(100)
     y = predicted(model, x)
     eps = EPS[norm]
     radius = exact_radius(model, x, y, norm)
@@ -214,7 +200,7 @@ def test_linear_model_soundness_and_power(norm):
 
 
 def test_count_clean_query_charges_one_more():
-    model, x = linear_model(), inputs(32)
+    model, x = linear_model(), uniform_inputs(32)
     y = predicted(model, x)
     plain = Square().run(model, x, y, eps=0.03, budget=20, runtime=runtime())
     counted = Square(count_clean_query=True).run(
@@ -228,7 +214,7 @@ def test_count_clean_query_charges_one_more():
 def test_smaller_budget_is_a_prefix_and_margin_never_rises(norm):
     """Same seed: a run with budget Q is the prefix of a longer run; the best margin (that of
     x_adv) is non-increasing in the budget, and the success rate rises with it."""
-    model, x = linear_model(), inputs(48)
+    model, x = linear_model(), uniform_inputs(48)
     y = predicted(model, x)
     budgets = list(range(1, 21)) + [50, 200]
     runs = [
@@ -257,7 +243,7 @@ class Constant(nn.Module):
 
 def test_acceptance_is_strict():
     """A candidate with an equal loss is rejected: x_adv stays at the initial point."""
-    x = inputs(8)
+    x = uniform_inputs(8)
     y = torch.zeros(8, dtype=torch.long)
     for norm in ("linf", "l2"):
         first = Square().run(Constant(), x, y, eps=0.03, norm=norm, budget=1, runtime=runtime())
@@ -267,7 +253,7 @@ def test_acceptance_is_strict():
 
 
 def test_bad_inputs_raise_clear_errors():
-    model, x = linear_model(), inputs(4)
+    model, x = linear_model(), uniform_inputs(4)
     y = predicted(model, x)
     with pytest.raises(ValueError, match="'linf' or 'l2'"):
         Square().run(model, x, y, eps=0.03, norm="l1", budget=10, runtime=runtime())
@@ -301,7 +287,7 @@ class MirroredMargin(nn.Module):
 def test_up_and_bi_acceptance_beat_the_mirrored_margin():
     """Spec §7: against a margin mirrored in 6-wide bins, down-Square stalls while up and bi
     fool (nearly) as many samples as down-Square does on the plain model."""
-    base, x = linear_model(scale=3.0), inputs(64)
+    base, x = linear_model(scale=3.0), uniform_inputs(64)
     y = predicted(base, x)
     victim = MirroredMargin(base)
     assert torch.equal(predicted(victim, x), y)

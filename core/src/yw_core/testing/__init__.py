@@ -27,7 +27,9 @@ __all__ = [
     "ForecasterConformance",
     "InterpreterConformance",
     "conformance_suite",
+    "linear_model",
     "linear_problem",
+    "uniform_inputs",
     "tiny_classifier",
     "tiny_dataset",
 ]
@@ -45,19 +47,33 @@ def tiny_classifier(in_features: int = 64, num_classes: int = 4, seed: int = 0):
     return model.eval()
 
 
-def linear_problem(n: int = 16, seed: int = 0, classes: int = 10, scale: float = 0.1):
-    """The spec's analytic attack test bed: z = W flatten(x), W ~ N(0, scale^2), on (n, 3, 8, 8)
-    inputs in [0.3, 0.7] (small eps never clips), labelled with the model's own predictions.
-
-    Returns (model, x, y); `model.weight` and `model.bias` are buffers a test may edit in place.
-    """
+def linear_model(scale: float = 1.0, seed: int = 0, classes: int = 10, generator=None):
+    """The spec's analytic attack victim: z = W flatten(x) on 3x8x8 inputs, W ~ N(0, scale^2),
+    bias 0. `model.weight` and `model.bias` are buffers a test may read or edit in place."""
     import torch
 
     from yw_core.testing.models import LinearClassifier
 
+    g = generator if generator is not None else torch.Generator().manual_seed(seed)
+    return LinearClassifier(torch.randn(classes, 192, generator=g) * scale, torch.zeros(classes))
+
+
+def uniform_inputs(n: int, seed: int = 1, generator=None):
+    """n inputs of shape 3x8x8 uniform in [0.3, 0.7], so a small eps never clips at 0 or 1."""
+    import torch
+
+    g = generator if generator is not None else torch.Generator().manual_seed(seed)
+    return 0.3 + 0.4 * torch.rand(n, 3, 8, 8, generator=g)
+
+
+def linear_problem(n: int = 16, seed: int = 0, classes: int = 10, scale: float = 0.1):
+    """`linear_model` and `uniform_inputs` drawn from one generator, labelled with the model's
+    own predictions: returns (model, x, y)."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
-    model = LinearClassifier(torch.randn(classes, 192, generator=g) * scale, torch.zeros(classes))
-    x = 0.3 + 0.4 * torch.rand(n, 3, 8, 8, generator=g)
+    model = linear_model(scale, classes=classes, generator=g)
+    x = uniform_inputs(n, generator=g)
     with torch.no_grad():
         y = model(x).argmax(1)
     return model, x, y
