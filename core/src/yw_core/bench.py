@@ -163,12 +163,13 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _versions(registry, defenses: dict, attacks: dict) -> dict[str, str]:
-    """yw-core's version and that of every distribution providing a method of the run."""
+def _versions(registry, methods: dict[str, Any]) -> dict[str, str]:
+    """yw-core's version and that of every distribution providing a method of the run;
+    `methods` maps an interface to the method names used."""
     import yw_core
 
     versions = {"yw-core": yw_core.__version__}
-    for interface, names in (("defense", defenses), ("attack", attacks)):
+    for interface, names in methods.items():
         for name in names:
             for entry in registry.find(name, interface):
                 versions[entry.distribution] = entry.version
@@ -306,7 +307,7 @@ def run_defense_bench(
     report = {
         "manifest": {
             "protocol": "defense",
-            "versions": _versions(registry, defenses, attacks),
+            "versions": _versions(registry, {"defense": defenses, "attack": attacks}),
             "runtime": runtime.describe(),
             "seed": config.seed,
             "eps": config.radius,
@@ -386,13 +387,20 @@ def write_outputs(report: dict[str, Any], out: Path) -> None:
     """results.json, results.txt and PNG plots, each written atomically."""
     from yw_core import metrics
 
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "results.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
-    _atomic_write(out / "results.txt", format_table(report))
-    _save_figure(plot_robust_accuracy(report), out / "robust_accuracy.png")
+    figures = {"robust_accuracy.png": plot_robust_accuracy(report)}
     for name, r in report["results"].items():
         fig = metrics.plot_reliability(r["reliability"], title=f"reliability: {name}")
-        _save_figure(fig, out / f"reliability_{name}.png")
+        figures[f"reliability_{name}.png"] = fig
+    write_report(report, out, format_table(report), figures)
+
+
+def write_report(report: dict[str, Any], out: Path, table: str, figures: dict) -> None:
+    """Write results.json, results.txt and each figure (file name -> Figure) atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "results.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    _atomic_write(out / "results.txt", table)
+    for filename, fig in figures.items():
+        _save_figure(fig, out / filename)
 
 
 def _save_figure(fig, path: Path) -> None:

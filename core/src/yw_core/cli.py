@@ -206,30 +206,44 @@ def _budgets(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"queries must be integers, e.g. 100,1000: {text!r}")
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in _names(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers, e.g. 0,1,2: {text!r}")
+
+
 def cmd_bench(args) -> int:
     from pydantic import ValidationError
 
-    from yw_core.bench import DefenseBenchConfig, format_table, run_defense_bench
+    if args.protocol == "defense":
+        from yw_core.bench import DefenseBenchConfig as Config
+        from yw_core.bench import format_table
+        from yw_core.bench import run_defense_bench as run
 
-    given = {
-        k: v
-        for k, v in vars(args).items()
-        if k in DefenseBenchConfig.model_fields and v is not None
-    }
+        files = "results.json, results.txt, robust_accuracy.png, reliability_*.png"
+    else:
+        from yw_core.bench_weights import WeightBenchConfig as Config
+        from yw_core.bench_weights import format_table
+        from yw_core.bench_weights import run_weight_bench as run
+
+        files = "results.json, results.txt, accuracy_vs_epoch.png, accuracy_vs_time.png"
+    given = {k: v for k, v in vars(args).items() if k in Config.model_fields and v is not None}
+    out = args.out or f"yw-bench-{args.protocol}"
     try:
-        config = DefenseBenchConfig(**given)
-        report = run_defense_bench(config, args.out, progress=not args.no_progress)
+        config = Config(**given)
+        report = run(config, out, progress=not args.no_progress)
     except ValidationError as exc:
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
             message = err["msg"].removeprefix("Value error, ")
-            print(f"yw-core bench: --{field}: {message}", file=sys.stderr)
+            print(f"yw-core bench: --{field.replace('_', '-')}: {message}", file=sys.stderr)
         return 2
     except ValueError as exc:
         print(f"yw-core bench: {exc}", file=sys.stderr)
         return 2
     print(format_table(report), end="")
-    print(f"\nwrote {args.out}/results.json, results.txt, robust_accuracy.png, reliability_*.png")
+    print(f"\nwrote {out}/{files}")
     return 0
 
 
@@ -262,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("bench", help="compare installed methods on one protocol")
-    p.add_argument("interface", choices=["defense"], help="which protocol")
+    protocols = p.add_subparsers(dest="protocol", metavar="PROTOCOL", required=True)
+    p = protocols.add_parser("defense", help="post-hoc defenses against score-based attacks")
     p.add_argument("--methods", type=_names, help="comma-separated (default: all post-hoc)")
     p.add_argument("--attacks", type=_names, help="default: square,simba,nes,bandits,signhunter")
     p.add_argument("--queries", type=_budgets, help="query budgets, default: 100,1000,2500")
@@ -276,7 +291,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--batch-size", type=int, help="samples per attack batch (default 500)")
-    p.add_argument("--out", default="yw-bench-defense", help="output directory")
+    p.add_argument("--out", help="output directory (default: yw-bench-defense)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench)
+
+    p = protocols.add_parser(
+        "weight-optimizer", help="weight optimizers against SGD on one training protocol"
+    )
+    p.add_argument("--methods", type=_names, help="comma-separated (default: all installed)")
+    p.add_argument("--dataset", help="default: digits (embedded, no download)")
+    p.add_argument("--arch", help="default: digits-cnn (with BatchNorm)")
+    p.add_argument("--label-noise", type=float, help="fraction of noisy train labels (0.2)")
+    p.add_argument("--epochs", type=int, help="SGD epochs (default 40)")
+    p.add_argument("--batch-size", type=int, help="mini-batch per process (default 64)")
+    p.add_argument("--lr", type=float, help="peak SGD lr, cosine schedule (default 0.05)")
+    p.add_argument("--weight-decay", type=float, help="default 5e-4")
+    p.add_argument("--seeds", type=_seeds, help="comma-separated (default 0,1,2)")
+    p.add_argument(
+        "--no-ddp", dest="ddp", action="store_false", default=None, help="skip 2-process runs"
+    )
+    p.add_argument("--twa-head", type=float, help="fraction of SGD epochs TWA uses (0.5)")
+    p.add_argument("--twa-epochs", type=int, help="TWA's own epochs (default epochs/20)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--threads", type=int, help="torch threads per process (default: torch's)")
+    p.add_argument("--out", help="output directory (default: yw-bench-weight-optimizer)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench)
 

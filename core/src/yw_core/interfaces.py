@@ -230,20 +230,39 @@ class Defense(Method):
 
 
 class TrainStep(ABC):
-    """One optimisation step as a WeightOptimizer defines it; the training loop calls `step`.
+    """One optimisation step as a WeightOptimizer defines it; `yw_core.train.fit` drives it.
 
-    `loss_fn(model, batch)` returns a scalar loss. `step` zeroes gradients, runs the forward and
-    backward passes the method needs, steps the base optimizer and returns the (detached) loss.
+    The contract, in the order `fit` calls it:
+
+    - `begin(total_updates)` once, before the first batch: methods with schedules (ARWP's sigma
+      ramp, SWA's start) read the plan from it.
+    - `step(batch, loss_fn)` once per mini-batch: zero the gradients, run the forward/backward
+      passes the method needs (`loss_fn(model, batch)` returns a scalar loss), step the
+      optimizer and return the detached loss. A method that uses `batches_per_update` > 1
+      batches per update (sequential RWP, m-ARWP) updates on every k-th call; `fit` then passes
+      over the data k times per epoch so the number of updates matches plain SGD.
+    - `on_epoch_end(epoch)` after each epoch of updates: where TWA and SWA collect weights.
+    - `finalize(data)` once after training: average or project, recompute BN; returns the model.
+
+    Under torchrun `model` is the DistributedDataParallel wrapper `fit` made; the parameters are
+    the same objects as the wrapped module's.
     """
+
+    batches_per_update: int = 1
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, runtime: Runtime):
         self.model = model
         self.optimizer = optimizer
         self.runtime = runtime
+        self.total_updates: int | None = None
+
+    def begin(self, total_updates: int) -> None:
+        """Called once before training with the number of optimizer updates `fit` will make."""
+        self.total_updates = int(total_updates)
 
     @abstractmethod
     def step(self, batch: Any, loss_fn) -> torch.Tensor:
-        """Do one update and return the loss it saw."""
+        """Do one update (or one pass of a multi-batch update) and return the loss it saw."""
 
     def on_epoch_end(self, epoch: int) -> None:
         """Called after each epoch: where trajectory methods (TWA, SWA) collect checkpoints."""
@@ -261,9 +280,17 @@ class WeightOptimizer(Method):
 
     @abstractmethod
     def attach(
-        self, model: nn.Module, base_optimizer: torch.optim.Optimizer, *, runtime: Runtime
+        self,
+        model: nn.Module,
+        base_optimizer: torch.optim.Optimizer,
+        *,
+        runtime: Runtime,
+        **kwargs: Any,
     ) -> TrainStep:
-        """Wrap a model and its base optimizer (e.g. SGD) into the method's TrainStep."""
+        """Wrap a model and its base optimizer (e.g. SGD) into the method's TrainStep.
+
+        Method-specific inputs come as keyword arguments (TWA's `checkpoints`); `fit` passes
+        its `attach_kwargs` through."""
 
 
 @dataclass

@@ -59,16 +59,26 @@ class GlobalAvgPool(nn.Module):
 
 
 class DigitsCNN(SplitClassifier):
-    """Small CNN for 8x8 digits; trains to >95% test accuracy in seconds on a CPU."""
+    """Small CNN for 8x8 digits; trains to >95% test accuracy in seconds on a CPU.
+
+    `batchnorm=True` adds BatchNorm after each conv (the weight-optimizer bench uses it: the
+    methods there must handle BN running statistics, as on the papers' ResNets)."""
 
     def __init__(
-        self, num_classes: int = 10, in_channels: int = 1, image_size: int = 8, hidden: int = 128
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        image_size: int = 8,
+        hidden: int = 128,
+        batchnorm: bool = False,
     ):
+        def conv(cin: int, cout: int) -> list[nn.Module]:
+            layers = [nn.Conv2d(cin, cout, 3, padding=1)]
+            return layers + ([nn.BatchNorm2d(cout)] if batchnorm else []) + [nn.ReLU()]
+
         features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
+            *conv(in_channels, 32),
+            *conv(32, 64),
             nn.MaxPool2d(2),
             nn.Flatten(),
             nn.Linear(64 * (image_size // 2) ** 2, hidden),

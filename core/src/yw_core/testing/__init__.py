@@ -28,6 +28,7 @@ __all__ = [
     "InterpreterConformance",
     "conformance_suite",
     "linear_model",
+    "run_torchrun",
     "linear_problem",
     "uniform_inputs",
     "tiny_classifier",
@@ -88,6 +89,33 @@ def tiny_dataset(n: int = 32, num_classes: int = 4, seed: int = 0):
     x = torch.rand(n, 1, 8, 8, generator=g)
     y = torch.randint(0, num_classes, (n,), generator=g)
     return TensorDataset(x, y)
+
+
+def run_torchrun(script, *args, nproc: int = 2, timeout: float = 180):
+    """Run `python -m torch.distributed.run --standalone` on `script` with `nproc` CPU ranks.
+
+    For plugins' distributed tests: the workers write their reports to files the test reads.
+    One thread per rank; torchrun variables from an outer launch are dropped. Fails the test
+    with both output streams when a rank fails.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    proc = subprocess.run(
+        [*cmd, f"--nproc_per_node={nproc}", str(script), *map(str, args)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"torchrun failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
 
 
 class MethodConformance:
@@ -186,25 +214,49 @@ class DefenseConformance(MethodConformance):
 
 
 class WeightOptimizerConformance(MethodConformance):
-    """A TrainStep returns a finite loss, updates the weights and finalizes to a module."""
+    """A TrainStep follows the contract `yw_core.train.fit` relies on: a finite loss, updated
+    weights, a module back from finalize, and a short `fit` run that evaluates every epoch.
+    Override `attach_kwargs` for methods that need inputs (TWA's checkpoints)."""
+
+    def attach_kwargs(self, model) -> dict[str, Any]:
+        return {}
 
     def test_step_updates_weights(self, yw_runtime):
         import torch
 
         model = yw_runtime.to(self.make_model()).train()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        step = self.make().attach(model, optimizer, runtime=yw_runtime)
+        step = self.make().attach(model, optimizer, runtime=yw_runtime, **self.attach_kwargs(model))
+        step.begin(4)
         before = [p.detach().clone() for p in model.parameters()]
         batch = yw_runtime.to(self.make_data(16).tensors)
 
         def loss_fn(m, b):
             return torch.nn.functional.cross_entropy(m(b[0]), b[1])
 
-        loss = step.step(batch, loss_fn)
-        assert torch.isfinite(torch.as_tensor(loss)).all()
+        for _ in range(step.batches_per_update):
+            loss = step.step(batch, loss_fn)
+            assert torch.isfinite(torch.as_tensor(loss)).all()
         assert any(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters()))
         step.on_epoch_end(0)
         assert isinstance(step.finalize(self.make_data()), torch.nn.Module)
+
+    def test_fit_runs_and_evaluates(self, yw_runtime):
+        from yw_core.train import TrainConfig, fit
+
+        model = self.make_model()
+        result = fit(
+            model,
+            self.make_data(32),
+            runtime=yw_runtime,
+            method=self.make(),
+            config=TrainConfig(epochs=2, batch_size=8, lr=0.05, progress=False),
+            eval_data=self.make_data(16, seed=1),
+            attach_kwargs=self.attach_kwargs(model),
+        )
+        assert [row["epoch"] for row in result.history] == [1, 2]
+        assert result.updates == 2 * 4
+        assert all(0 <= row["test_acc"] <= 1 for row in result.history)
 
 
 class AttackConformance(MethodConformance):
