@@ -15,5 +15,6 @@ def test_fit_under_torchrun_keeps_ranks_identical(tmp_path):
     assert [r["rank"] for r in reports] == [0, 1]
     assert all(r["wrapped"] == "Sequential" for r in reports)  # fit returns the unwrapped model
     assert reports[0]["weights"] == reports[1]["weights"]
+    assert reports[0]["buffers"] == reports[1]["buffers"]  # BN statistics synced from rank 0
     assert all(r["updates"] == 2 * 4 for r in reports)  # 64 samples / 2 ranks / batch 8, 2 epochs
     assert reports[0]["losses"] != reports[1]["losses"]  # each rank saw its own shard

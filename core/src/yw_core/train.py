@@ -215,6 +215,7 @@ def fit(
         }
         if not math.isfinite(row["train_loss"]):
             raise FloatingPointError(f"training loss is {row['train_loss']} at epoch {epoch + 1}")
+        _sync_buffers(model, runtime)
         step.on_epoch_end(epoch)
         if config.keep_checkpoints:
             result.checkpoints.append(parameter_snapshot(model))
@@ -234,6 +235,14 @@ def fit(
     if eval_data is not None:
         result.history[-1].update(evaluate(result.model, eval_data, runtime=runtime))
     return result
+
+
+def _sync_buffers(model: nn.Module, runtime: Runtime) -> None:
+    """Give every rank rank 0's BN statistics: DDP broadcasts them before each forward, but
+    each rank's last forward updates its own, so ranks would evaluate different models."""
+    if runtime.is_distributed:
+        for buffer in model.buffers():
+            torch.distributed.broadcast(buffer, src=0)
 
 
 def _progress(config: TrainConfig, runtime: Runtime, total: int, method):

@@ -1,7 +1,12 @@
-"""The yw-core defense conformance suite, one line per baseline class."""
+"""The yw-core conformance suites, one line per baseline class."""
+
+import pytest
 
 from yw_core.testing import conformance_suite
-from yw_plugin_baselines import RND, OutputNoise
+from yw_plugin_baselines import RND, SAM, SWA, OutputNoise
 
 TestRND = conformance_suite(RND)
 TestOutputNoise = conformance_suite(OutputNoise)
+TestSAM = conformance_suite(SAM)
+# the suite's one-step run ends before SWA's start, so finalize warns (tested in test_swa.py)
+TestSWA = conformance_suite(SWA, pytestmark=pytest.mark.filterwarnings("ignore:SWA averaged"))

@@ -1,5 +1,7 @@
 """yw-plugin-baselines: the baselines the yw method papers compare against."""
 
 from yw_plugin_baselines.noise import RND, NoisyModel, OutputNoise
+from yw_plugin_baselines.sam import SAM, SAMStep
+from yw_plugin_baselines.swa import SWA, SWAStep
 
-__all__ = ["NoisyModel", "OutputNoise", "RND"]
+__all__ = ["NoisyModel", "OutputNoise", "RND", "SAM", "SAMStep", "SWA", "SWAStep"]
