@@ -45,7 +45,9 @@ class WeightBenchConfig(BaseModel):
     )
     epochs: int = Field(40, ge=1, description="SGD epochs (every method makes SGD's updates)")
     batch_size: int = Field(64, ge=1, description="mini-batch size per process")
-    lr: float = Field(0.05, gt=0, description="peak lr of the base SGD (cosine schedule)")
+    lr: float = Field(
+        0.1, gt=0, description="peak lr of the base SGD, cosine (0.1: the papers' CIFAR recipes)"
+    )
     weight_decay: float = Field(5e-4, ge=0, description="SGD weight decay")
     seeds: tuple[int, ...] = Field((0, 1, 2), description="one run per seed")
     ddp: bool = Field(True, description="also run sgd and rwp as 2-process DDP (CPU: gloo)")
@@ -106,7 +108,6 @@ def train_one(config: WeightBenchConfig, name: str, cls, seed: int, runtime, pro
 
     train, classes = noisy_train_data(config, seed)
     test = load_dataset(config.dataset, "test", seed=seed)
-    runtime.seed_everything(seed)
     model = _model(config, classes, train.tensors[0].shape[1], seed)
     epochs = config.epochs * (2 if runtime.is_distributed and name in DDP_METHODS else 1)
     train_config = TrainConfig(
@@ -130,7 +131,6 @@ def _twa_run(config, cls, seed, sgd, runtime, progress) -> dict[str, Any]:
     train, classes = noisy_train_data(config, seed)
     test = load_dataset(config.dataset, "test", seed=seed)
     head = config.head_epochs
-    runtime.seed_everything(seed)
     model = _model(config, classes, train.tensors[0].shape[1], seed)
     twa_config = TrainConfig(  # the ICLR CIFAR recipe: projected SGD, lr 2, wd 1e-5, steps
         epochs=config.twa_train_epochs,
@@ -163,7 +163,7 @@ def _twa_run(config, cls, seed, sgd, runtime, progress) -> dict[str, Any]:
 def _row(result) -> dict[str, Any]:
     return {
         "final_accuracy": result.final_accuracy,
-        "train_seconds": result.train_seconds,
+        "train_seconds": result.train_seconds + result.setup_seconds,
         "seconds_per_update": result.seconds_per_update,
         "updates": result.updates,
         "epochs": len(result.history),
@@ -267,6 +267,7 @@ def run_weight_bench(
     started = time.perf_counter()
     for seed, name in tqdm(jobs, desc="bench weight-optimizer", disable=not progress):
         base = name.removesuffix("-ddp")
+        runtime = Runtime(device=config.device, seed=seed, distributed=False)  # data order, RNG
         if name.endswith("-ddp"):
             row = _ddp_run(config, base, seed, progress=False)
         elif name == "twa":

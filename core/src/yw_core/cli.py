@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-noise", type=float, help="fraction of noisy train labels (0.2)")
     p.add_argument("--epochs", type=int, help="SGD epochs (default 40)")
     p.add_argument("--batch-size", type=int, help="mini-batch per process (default 64)")
-    p.add_argument("--lr", type=float, help="peak SGD lr, cosine schedule (default 0.05)")
+    p.add_argument("--lr", type=float, help="peak SGD lr, cosine schedule (default 0.1)")
     p.add_argument("--weight-decay", type=float, help="default 5e-4")
     p.add_argument("--seeds", type=_seeds, help="comma-separated (default 0,1,2)")
     p.add_argument(

@@ -73,12 +73,15 @@ class TrainConfig(BaseModel):
 
 @dataclass
 class TrainResult:
-    """What `fit` returns: the finalized model, one history row per epoch, and timings."""
+    """What `fit` returns: the finalized model, one history row per epoch, and timings:
+    `train_seconds` over the training passes, `setup_seconds` in the method's `attach` and
+    `finalize` (TWA's Gram-Schmidt, BN recomputes); evaluation is in neither."""
 
     model: nn.Module
     history: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, torch.Tensor]] | None = None
     train_seconds: float = 0.0
+    setup_seconds: float = 0.0
     updates: int = 0
 
     @property
@@ -169,10 +172,12 @@ def fit(
         nesterov=config.nesterov and config.momentum > 0,
         weight_decay=config.weight_decay,
     )
+    started = time.perf_counter()
     if method is None:
         step = SGDStep(net, optimizer, runtime)
     else:
         step = method.attach(net, optimizer, runtime=runtime, **(attach_kwargs or {}))
+    setup = time.perf_counter() - started
     loader = runtime.loader(train_data, config.batch_size, shuffle=True, drop_last=False)
     passes = int(step.batches_per_update)
     if passes < 1:
@@ -181,7 +186,7 @@ def fit(
     total_batches = total_updates * passes
     step.begin(total_updates)
 
-    result = TrainResult(model=model)
+    result = TrainResult(model=model, setup_seconds=setup)
     if config.keep_checkpoints:
         result.checkpoints = [parameter_snapshot(model)]
     pm = hooks.get_plugin_manager()
@@ -230,7 +235,9 @@ def fit(
     if bar is not None:
         bar.close()
     result.updates = total_updates
+    started = time.perf_counter()
     final = step.finalize(train_data)
+    result.setup_seconds += time.perf_counter() - started
     result.model = unwrap(final)
     if eval_data is not None:
         result.history[-1].update(evaluate(result.model, eval_data, runtime=runtime))
