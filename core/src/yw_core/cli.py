@@ -312,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--twa-head", type=float, help="fraction of SGD epochs TWA uses (0.5)")
     p.add_argument("--twa-epochs", type=int, help="TWA's own epochs (default epochs/20)")
+    p.add_argument("--twa-lr", type=float, help="TWA's projected-SGD lr (default 2, the paper's)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--threads", type=int, help="torch threads per process (default: torch's)")
     p.add_argument("--out", help="output directory (default: yw-bench-weight-optimizer)")

@@ -5,7 +5,7 @@ the ICLR step's gradient projection (flatten .grad, Pᵀ P g, copy back), the jo
 coefficient gradient plus weight rebuild (1-bit directions), and the one-off Gram-Schmidt; and a
 ResNet-18 forward/backward (CIFAR shape, batch 32) on the same device.
 
-    python plugins/twa/benchmarks/projection_cost.py --threads 1 --checkpoints 10 50
+    python benchmarks/twa_projection_cost.py --threads 1 --checkpoints 10 50
 """
 
 from __future__ import annotations
