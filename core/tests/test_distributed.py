@@ -1,12 +1,11 @@
 """Runtime under torchrun: two gloo processes on CPU, checked through the files they write."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from yw_core.testing import run_torchrun
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 MARKER = "YW-DIST-PRINT-MARKER"
@@ -16,18 +15,7 @@ MARKER = "YW-DIST-PRINT-MARKER"
 def torchrun(tmp_path_factory):
     """Run dist_worker.py on two ranks once; return (per-rank reports, combined stdout)."""
     out = tmp_path_factory.mktemp("dist")
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run(
-        [*cmd, str(WORKER), str(out)],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout}\n{proc.stderr}"
+    proc = run_torchrun(WORKER, out)
     reports = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
     closed = [json.loads((out / f"rank{r}.closed").read_text()) for r in range(2)]
     return reports, closed, proc.stdout

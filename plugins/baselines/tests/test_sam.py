@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from yw_core.runtime import Runtime
-from yw_core.testing import tiny_classifier, tiny_dataset
+from yw_core.testing import run_torchrun, tiny_classifier, tiny_dataset
 from yw_core.train import TrainConfig, fit
 from yw_plugin_baselines import SAM
 
@@ -210,13 +208,7 @@ def sam_gradient(model, batches, per_rank: bool) -> torch.Tensor:
 def test_ddp_each_rank_ascends_along_its_own_gradient(tmp_path):
     """Under torchrun the ranks end with identical weights: w - lr * mean_r ∇L_r(w + e_r), where
     e_r comes from rank r's own gradient (the paper's per-accelerator SAM), not the averaged one."""
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run(
-        [*cmd, __file__, str(tmp_path)], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout}\n{proc.stderr}"
+    run_torchrun(__file__, tmp_path)
     ranks = [torch.tensor(json.loads((tmp_path / f"rank{r}.json").read_text())) for r in range(2)]
     assert torch.equal(ranks[0], ranks[1])
 

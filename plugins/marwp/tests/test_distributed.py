@@ -1,13 +1,12 @@
 """m-RWP, ARWP and m-ARWP under torchrun: two gloo processes on CPU run `fit`."""
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from yw_core.testing import run_torchrun
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 
@@ -16,13 +15,7 @@ WORKER = Path(__file__).with_name("dist_worker.py")
 def ranks(tmp_path_factory):
     """Run dist_worker.py on two ranks once; return the two rank reports."""
     out = tmp_path_factory.mktemp("marwp-dist")
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run(
-        [*cmd, str(WORKER), str(out)], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout}\n{proc.stderr}"
+    run_torchrun(WORKER, out)
     return [torch.load(out / f"rank{r}.pt") for r in range(2)]
 
 

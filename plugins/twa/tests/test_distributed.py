@@ -1,12 +1,11 @@
 """TWA under torchrun: two gloo processes on CPU, checked through the files they write."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from yw_core.testing import run_torchrun
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 
@@ -15,18 +14,7 @@ WORKER = Path(__file__).with_name("dist_worker.py")
 def reports(tmp_path_factory):
     """Run dist_worker.py on two ranks once; return the per-rank reports."""
     out = tmp_path_factory.mktemp("twa-dist")
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run(
-        [*cmd, str(WORKER), str(out)],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout}\n{proc.stderr}"
+    run_torchrun(WORKER, out)
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 
 
