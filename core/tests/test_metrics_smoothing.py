@@ -148,6 +148,10 @@ def test_validation():
         lower_confidence_bound(5, 10, 1.5)
     with pytest.raises(ValueError, match="sigma must be > 0"):
         certify(Scripted([0] * 10), torch.zeros(2), 0.0, n0=5, n=5, generator=gen())
+    with pytest.raises(ValueError, match=r"n0 \(selection samples, 6\) must not exceed n"):
+        certify(Scripted([0] * 10), torch.zeros(2), 0.25, n0=6, n=5, generator=gen())
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        certify(Scripted([0] * 10), torch.zeros(2), 0.25, n0=5, n=5, alpha=1.0, generator=gen())
     with pytest.raises(ValueError, match="seeded torch.Generator"):
         predict(Scripted([0] * 10), torch.zeros(2), 0.25, n=5, generator=None)
     with pytest.raises(ValueError, match="same length"):
