@@ -213,21 +213,46 @@ def _seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"seeds must be integers, e.g. 0,1,2: {text!r}")
 
 
+BENCH_PROTOCOLS = {  # protocol: (module, config class, run function, files it writes)
+    "defense": (
+        "yw_core.bench",
+        "DefenseBenchConfig",
+        "run_defense_bench",
+        "results.json, results.txt, robust_accuracy.png, reliability_*.png",
+    ),
+    "weight-optimizer": (
+        "yw_core.bench_weights",
+        "WeightBenchConfig",
+        "run_weight_bench",
+        "results.json, results.txt, accuracy_vs_epoch.png, accuracy_vs_time.png",
+    ),
+    "robust-training": (
+        "yw_core.bench_robust",
+        "RobustBenchConfig",
+        "run_robust_bench",
+        "results.json, results.txt, val_pgd_accuracy.png",
+    ),
+    "certify": (
+        "yw_core.bench_certify",
+        "CertifyBenchConfig",
+        "run_certify_bench",
+        "results.json, results.txt, certified_accuracy.png",
+    ),
+}
+
+
 def cmd_bench(args) -> int:
+    import importlib
+
     from pydantic import ValidationError
 
-    if args.protocol == "defense":
-        from yw_core.bench import DefenseBenchConfig as Config
-        from yw_core.bench import format_table
-        from yw_core.bench import run_defense_bench as run
-
-        files = "results.json, results.txt, robust_accuracy.png, reliability_*.png"
-    else:
-        from yw_core.bench_weights import WeightBenchConfig as Config
-        from yw_core.bench_weights import format_table
-        from yw_core.bench_weights import run_weight_bench as run
-
-        files = "results.json, results.txt, accuracy_vs_epoch.png, accuracy_vs_time.png"
+    module_name, config_name, run_name, files = BENCH_PROTOCOLS[args.protocol]
+    module = importlib.import_module(module_name)
+    Config, run, format_table = (
+        getattr(module, config_name),
+        getattr(module, run_name),
+        module.format_table,
+    )
     given = {k: v for k, v in vars(args).items() if k in Config.model_fields and v is not None}
     out = args.out or f"yw-bench-{args.protocol}"
     try:
@@ -237,7 +262,8 @@ def cmd_bench(args) -> int:
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
             message = err["msg"].removeprefix("Value error, ")
-            print(f"yw-core bench: --{field.replace('_', '-')}: {message}", file=sys.stderr)
+            where = f"--{field.replace('_', '-')}: " if field else ""
+            print(f"yw-core bench: {where}{message}", file=sys.stderr)
         return 2
     except ValueError as exc:
         print(f"yw-core bench: {exc}", file=sys.stderr)
@@ -316,6 +342,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--threads", type=int, help="torch threads per process (default: torch's)")
     p.add_argument("--out", help="output directory (default: yw-bench-weight-optimizer)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench)
+
+    p = protocols.add_parser(
+        "robust-training", help="adversarially trained models under white- and black-box attack"
+    )
+    p.add_argument("--methods", type=_names, help="default: fast-at,pgd-at,subat,dio")
+    p.add_argument("--dataset", help="default: digits (embedded, no download)")
+    p.add_argument("--arch", help="default: digits-cnn (with BatchNorm)")
+    p.add_argument("--eps", type=float, help="L-inf radius of training and evaluation (0.2)")
+    p.add_argument("--epochs", type=int, help="epochs of every method (default 30)")
+    p.add_argument(
+        "--no-collapse",
+        dest="collapse",
+        action="store_false",
+        default=None,
+        help="skip Fast-AT at twice eps",
+    )
+    p.add_argument("--n", type=int, help="test points evaluated (default 450)")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--out", help="output directory (default: yw-bench-robust-training)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench)
+
+    p = protocols.add_parser("certify", help="certified accuracy and ACR of smoothed classifiers")
+    p.add_argument("--methods", type=_names, help="certified-training defenses (default: some)")
+    p.add_argument("--dataset", help="default: digits (embedded, no download)")
+    p.add_argument("--arch", help="trunk architecture (default: digits-cnn with BatchNorm)")
+    p.add_argument("--sigma", type=float, help="noise std, training and certification (0.25)")
+    p.add_argument("--epochs", type=int, help="training epochs of every model (default 30)")
+    p.add_argument("--heads", type=int, help="SOME's heads and the ensemble's networks (5)")
+    p.add_argument("--n0", type=int, help="CERTIFY selection samples (100)")
+    p.add_argument("--n", type=int, help="CERTIFY estimation samples (100000)")
+    p.add_argument("--alpha", type=float, help="CERTIFY failure probability (0.001)")
+    p.add_argument("--every", type=int, help="certify every k-th test point (5)")
+    p.add_argument("--batch-size", type=int, help="noise samples per forward (1000)")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--out", help="output directory (default: yw-bench-certify)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench)
 

@@ -1,0 +1,264 @@
+"""`yw-core bench certify`: certified robustness of smoothed classifiers (Cohen et al. CERTIFY).
+
+Three smoothed classifiers with the same trunk, trained for the same epochs at one sigma:
+`single` (one network trained with Gaussian noise augmentation), each installed certified-
+training method (SOME: one trunk, H heads) and `ensemble` (H independent single networks, logits
+summed: what SOME claims to beat at a fraction of the cost). Each certifies every k-th test point
+with CERTIFY (n0, n, alpha); reported: certified accuracy against L2 radius, ACR, abstentions,
+and certification throughput (noise samples per second) and cost relative to `single`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+RADII = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+class CertifyBenchConfig(BaseModel):
+    """Settings of one `bench certify` run; recorded in results.json."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    methods: tuple[str, ...] = Field(
+        ("some",), description="certified-training defenses, compared with single and ensemble"
+    )
+    dataset: str = Field("digits", description="dataset name (yw_core.data)")
+    arch: str = Field("digits-cnn", description="trunk architecture (yw_core.models)")
+    sigma: float = Field(0.25, gt=0, description="noise std for training and certification")
+    epochs: int = Field(30, ge=1, description="training epochs of every model")
+    heads: int = Field(5, ge=2, description="H: SOME's heads and the ensemble's networks")
+    n0: int = Field(100, ge=1, description="CERTIFY selection samples")
+    n: int = Field(100_000, ge=1, description="CERTIFY estimation samples")
+    alpha: float = Field(0.001, gt=0, lt=1, description="CERTIFY failure probability")
+    every: int = Field(5, ge=1, description="certify every k-th test point")
+    batch_size: int = Field(1000, ge=1, description="noise samples per forward")
+    seed: int = Field(0, ge=0, description="seed of training, data order and noise")
+    device: str = Field("auto", description="cpu, cuda, mps or auto")
+
+    @model_validator(mode="after")
+    def _n0_at_most_n(self):
+        if self.n0 > self.n:
+            raise ValueError(f"n0 ({self.n0}) must not exceed n ({self.n})")
+        return self
+
+
+def _gaussian_loss(sigma: float, generator):
+    """Cross-entropy on x + N(0, sigma^2) (Cohen et al.'s noise augmentation)."""
+
+    def loss_fn(model, batch):
+        x, y = batch[0], batch[1]
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return F.cross_entropy(model(x + sigma * noise), y)
+
+    return loss_fn
+
+
+class Ensemble(nn.Module):
+    """H independently trained networks as one classifier: the sum of their logits."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x):
+        return torch.stack([m(x) for m in self.members]).sum(0)
+
+
+def _trunk(config, classes: int, channels: int, seed: int) -> nn.Module:
+    from yw_core.models import build_model
+
+    torch.manual_seed(seed)
+    kw = {"batchnorm": True} if config.arch == "digits-cnn" else {}
+    return build_model(config.arch, classes, in_channels=channels, **kw)
+
+
+def _train_single(config, train, classes, channels, seed, runtime, progress):
+    from yw_core.train import TrainConfig, fit
+
+    model = _trunk(config, classes, channels, seed)
+    generator = runtime.generator(seed, device=runtime.device)
+    result = fit(
+        model,
+        train,
+        runtime=runtime,
+        config=TrainConfig(epochs=config.epochs, batch_size=64, lr=0.1, progress=progress),
+        loss_fn=_gaussian_loss(config.sigma, generator),
+    )
+    return result.model
+
+
+def certify_model(model, x, y, config: CertifyBenchConfig, runtime) -> dict[str, Any]:
+    """CERTIFY every point; certified accuracy per radius, ACR, abstentions, throughput."""
+    from yw_core import metrics
+    from yw_core.models import eval_mode
+
+    generator = runtime.generator(config.seed, device=runtime.device)
+    predictions, radii = [], []
+    with eval_mode(model), runtime.timer() as t:
+        for xi in x:
+            c, r = metrics.certify(
+                model,
+                xi,
+                config.sigma,
+                n0=config.n0,
+                n=config.n,
+                alpha=config.alpha,
+                batch_size=config.batch_size,
+                generator=generator,
+            )
+            predictions.append(c)
+            radii.append(r)
+    predictions, radii = torch.tensor(predictions), torch.tensor(radii)
+    samples = len(x) * (config.n0 + config.n)
+    return {
+        "certified_accuracy": {
+            str(r): metrics.certified_accuracy(predictions, radii, y.cpu(), r) for r in RADII
+        },
+        "acr": metrics.average_certified_radius(predictions, radii, y.cpu()),
+        "abstain": float((predictions == metrics.smoothing.ABSTAIN).float().mean()),
+        "seconds": t.seconds,
+        "samples_per_second": samples / t.seconds if t.seconds else None,
+        "correct": (predictions == y.cpu()).tolist(),
+        "radii": radii.tolist(),
+    }
+
+
+def run_certify_bench(
+    config: CertifyBenchConfig, out: Path | str, registry=None, progress: bool = True
+) -> dict[str, Any]:
+    """Train single, each method and the ensemble; certify each; write results into `out`."""
+    from yw_core import hooks
+    from yw_core.bench import _resolve, _versions, write_report
+    from yw_core.data import load_dataset
+    from yw_core.registry import Registry
+    from yw_core.runtime import Runtime
+
+    registry = registry or Registry.discover()
+    methods = _resolve(registry, list(config.methods), "defense", "method")
+    post_hoc = [n for n, cls in methods.items() if cls.capabilities.post_hoc]
+    if post_hoc:
+        raise ValueError(f"{', '.join(post_hoc)}: post-hoc defenses; certify compares trained ones")
+    out = Path(out)
+    runtime = Runtime(device=config.device, seed=config.seed)
+    train = load_dataset(config.dataset, "train", seed=config.seed)
+    test = load_dataset(config.dataset, "test", seed=config.seed)
+    x_train, y_train = train.tensors
+    classes, channels = int(y_train.max()) + 1, x_train.shape[1]
+    x, y = test.tensors[0][:: config.every], test.tensors[1][:: config.every]
+    x, y = runtime.to(x), runtime.to(y)
+    pm = hooks.get_plugin_manager()
+    run_info = {"config": config.model_dump(mode="json"), "out": str(out)}
+    pm.hook.yw_bench_start(run=run_info)
+    started = time.perf_counter()
+
+    models: dict[str, Any] = {}
+    train_seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    models["single"] = _train_single(
+        config, train, classes, channels, config.seed, runtime, progress
+    )
+    train_seconds["single"] = time.perf_counter() - t0
+    for name, cls in methods.items():
+        t0 = time.perf_counter()
+        trunk = runtime.to(_trunk(config, classes, channels, config.seed))
+        method = cls(**_overrides(cls, config))
+        models[name] = method.protect(trunk, data=train, runtime=runtime)
+        train_seconds[name] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    members = [
+        _train_single(config, train, classes, channels, config.seed + 1 + h, runtime, progress)
+        for h in range(config.heads)
+    ]
+    models["ensemble"] = runtime.to(Ensemble(members))
+    train_seconds["ensemble"] = time.perf_counter() - t0
+
+    results = {}
+    for name, model in models.items():
+        entry = certify_model(model, x, y, config, runtime)
+        entry["train_seconds"] = train_seconds[name]
+        results[name] = entry
+        pm.hook.yw_bench_result(run=run_info, method_name=name, metrics=entry)
+    for entry in results.values():
+        entry["cost_vs_single"] = entry["seconds"] / results["single"]["seconds"]
+    report = {
+        "manifest": {
+            "protocol": "certify",
+            "versions": _versions(registry, {"defense": methods}),
+            "runtime": runtime.describe(),
+            "points": len(x),
+            "wall_seconds": time.perf_counter() - started,
+        },
+        "config": config.model_dump(mode="json"),
+        "results": results,
+    }
+    write_report(report, out, format_table(report), {"certified_accuracy.png": plot(report)})
+    pm.hook.yw_bench_end(run=run_info, results=report)
+    return report
+
+
+def _overrides(cls, config: CertifyBenchConfig) -> dict[str, Any]:
+    """The bench's protocol values for the fields a method's Config has (sigma, epochs, heads)."""
+    wanted = {"sigma": config.sigma, "epochs": config.epochs, "heads": config.heads}
+    return {k: v for k, v in wanted.items() if k in cls.Config.model_fields}
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Certified accuracy per radius, ACR, abstentions and certification cost per model."""
+    from yw_core.bench import _columns
+
+    cfg, m = report["config"], report["manifest"]
+    rows = []
+    for name, r in report["results"].items():
+        rows.append(
+            [name, ""]
+            + [f"{100 * v:.1f}" for v in r["certified_accuracy"].values()]
+            + [
+                f"{r['acr']:.3f}",
+                f"{100 * r['abstain']:.1f}",
+                f"{r['samples_per_second']:.0f}",
+                f"{r['cost_vs_single']:.2f}x",
+            ]
+        )
+    header = (
+        ["model", ""]
+        + [f"r={r}" for r in RADII]
+        + ["ACR", "abstain %", "samples/s", "cost vs single"]
+    )
+    title = (
+        f"bench certify: {cfg['dataset']} ({cfg['arch']}), sigma={cfg['sigma']}, "
+        f"{m['points']} points, n0={cfg['n0']}, n={cfg['n']}, alpha={cfg['alpha']}, "
+        f"H={cfg['heads']}, {cfg['epochs']} epochs, device={m['runtime']['device']}"
+    )
+    note = "certified accuracy (%) at each L2 radius; ACR = average certified radius"
+    return "\n".join([title, "", *_columns(header, rows), "", note]) + "\n"
+
+
+def plot(report: dict[str, Any]):
+    """Certified accuracy against radius, one line per model."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    largest = max(max(r["radii"], default=0) for r in report["results"].values())
+    grid = np.linspace(0, max(1.0, largest), 200)
+    for i, (name, r) in enumerate(report["results"].items()):
+        radii, correct = np.array(r["radii"]), np.array(r["correct"], dtype=bool)
+        curve = [100 * float((correct & (radii >= g)).mean()) for g in grid]
+        ax.plot(grid, curve, color=f"C{i}", label=f"{name} (ACR {r['acr']:.3f})")
+    ax.set_xlabel("L2 radius")
+    ax.set_ylabel("certified accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    cfg = report["config"]
+    ax.set_title(f"{cfg['dataset']}, sigma={cfg['sigma']}, {report['manifest']['points']} points")
+    return fig

@@ -1,0 +1,39 @@
+"""`yw-core bench robust-training` end to end on a tiny budget: rows, files, bad input."""
+
+import json
+
+import pytest
+
+from yw_core.bench_robust import ATTACKS, COLLAPSE, RobustBenchConfig, run_robust_bench
+from yw_core.cli import main
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    pytest.importorskip("yw_plugin_subat")
+    out = tmp_path_factory.mktemp("rbench")
+    config = RobustBenchConfig(methods=("fast-at", "subat"), epochs=2, n=40)
+    return run_robust_bench(config, out, progress=False), out
+
+
+def test_rows_files_and_accuracies(report):
+    report, out = report
+    assert list(report["results"]) == ["none", "fast-at", "subat", COLLAPSE]
+    for name in ("results.json", "results.txt", "val_pgd_accuracy.png"):
+        assert (out / name).stat().st_size > 0
+    saved = json.loads((out / "results.json").read_text())
+    for name, r in saved["results"].items():
+        for attack in ATTACKS:
+            assert 0 <= r[attack] <= r["clean"] <= 1, (name, attack)
+    assert saved["results"][COLLAPSE]["train_eps"] == pytest.approx(2 * 0.2)
+    assert saved["results"]["fast-at"]["config"]["eps"] == pytest.approx(0.2)
+    assert any("val_pgd_acc" in h for h in saved["results"]["fast-at"]["history"])
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["bench", "robust-training", "--methods", "nosuch", "--out", str(out)]) == 2
+    assert "unknown method nosuch" in capsys.readouterr().err
+    assert main(["bench", "robust-training", "--eps", "0", "--out", str(out)]) == 2
+    assert "--eps" in capsys.readouterr().err
+    assert not out.exists()
