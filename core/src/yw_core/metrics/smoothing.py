@@ -36,7 +36,9 @@ def certify(
     _check_sigma_alpha(sigma, alpha)
     n0, n = positive_int(n0, "n0"), positive_int(n, "n")
     if n0 > n:
-        raise ValueError(f"n0 (selection samples, {n0}) must not exceed n (estimation samples, {n})")
+        raise ValueError(
+            f"n0 (selection samples, {n0}) must not exceed n (estimation samples, {n})"
+        )
     guess = int(_noisy_counts(model, x, sigma, n0, batch_size, generator).argmax())
     n_a = int(_noisy_counts(model, x, sigma, n, batch_size, generator)[guess])
     p_a = lower_confidence_bound(n_a, n, alpha)
