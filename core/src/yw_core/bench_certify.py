@@ -205,8 +205,14 @@ def run_certify_bench(
 
 
 def _overrides(cls, config: CertifyBenchConfig) -> dict[str, Any]:
-    """The bench's protocol values for the fields a method's Config has (sigma, epochs, heads)."""
+    """The bench's protocol values for the fields a method's Config has (sigma, epochs, heads).
+
+    On digits-cnn SOME's heads also own the trunk's last stage (its hidden Linear + ReLU), as
+    the paper's heads own ResNet-110's stage 3; by default they would be copies of the final
+    linear layer only, whose sum is one linear layer."""
     wanted = {"sigma": config.sigma, "epochs": config.epochs, "heads": config.heads}
+    if config.arch == "digits-cnn":
+        wanted["private_layers"] = 2
     return {k: v for k, v in wanted.items() if k in cls.Config.model_fields}
 
 

@@ -1,0 +1,263 @@
+"""Sub-AT end to end and the spec's invariants: the trajectory it samples, P Pᵀ = I, the iterate in
+w0 + span(P), FGSM-RS at the larger radius in train mode, selection, and slower gradient growth."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from yw_core.adversarial import fgsm_rs, pgd_accuracy
+from yw_core.runtime import Runtime
+from yw_core.subspace import ProjectedOptimizer, Projector, flatten
+from yw_core.testing import tiny_dataset
+from yw_core.train import TrainConfig, fit
+from yw_plugin_baselines.adversarial_training import adversarial_loss, split_validation
+from yw_plugin_subat import SamplingStep, StepMethod, SubAT, SubspaceStep, dldr
+
+TINY = {
+    "sample_epochs": 3,
+    "n_components": 4,
+    "subspace_epochs": 3,
+    "batch_size": 16,
+    "progress": False,
+}
+
+
+def runtime(seed: int = 0) -> Runtime:
+    return Runtime(device="cpu", seed=seed, distributed=False)
+
+
+def toy_cnn(seed: int = 0) -> nn.Module:
+    """A conv-BN-ReLU-linear classifier on 1x8x8 inputs (4 classes, 1,076 parameters)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(256, 4),
+    )
+
+
+def flat(model: nn.Module) -> torch.Tensor:
+    return flatten(p for p in model.parameters())
+
+
+def test_protect_trains_both_stages_and_leaves_the_input_alone():
+    model = toy_cnn()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    method = SubAT(**TINY)
+    robust = method.protect(model, data=tiny_dataset(64), runtime=runtime())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"protect changed the input model's {k}"
+    assert not robust.training
+    x = tiny_dataset(8, seed=3).tensors[0]
+    assert robust(x).shape == (8, 4) and torch.isfinite(robust(x)).all()
+    stages = [(row["stage"], row["epoch"]) for row in method.history]
+    assert stages == [("sample", 1), ("sample", 2), ("sample", 3)] + [
+        ("subspace", 1),
+        ("subspace", 2),
+        ("subspace", 3),
+    ]
+    lrs = {row["stage"]: row["lr"] for row in method.history}
+    assert lrs == {"sample": pytest.approx(0.1), "subspace": pytest.approx(1.0)}
+    assert all(0 <= row["val_pgd_acc"] <= row["val_clean_acc"] <= 1 for row in method.history)
+    assert method.basis.shape == (4, flat(model).numel())
+    assert 1 <= method.selected_epoch <= 3 and method.train_seconds > 0
+
+
+def test_same_seed_same_model():
+    data = tiny_dataset(64)
+    runs = [SubAT(**TINY).protect(toy_cnn(), data=data, runtime=runtime()) for _ in range(2)]
+    assert torch.equal(flat(runs[0]), flat(runs[1]))
+
+
+def test_iterate_stays_in_w0_plus_span_and_bn_buffers_train_freely():
+    """‖(I − PᵀP)(w − w0)‖ ≈ 0 after the projected stage; w0 is the *initial* weights."""
+    model = toy_cnn()
+    method = SubAT(**TINY, select="last")
+    robust = method.protect(model, data=tiny_dataset(64), runtime=runtime())
+    p = method.basis
+    delta = flat(robust) - flat(model)
+    outside = delta - p.t() @ (p @ delta)
+    assert delta.norm() > 1e-2  # it moved
+    assert outside.norm() <= 1e-5 * delta.norm()
+    assert torch.allclose(p @ p.t(), torch.eye(len(p)), atol=1e-5)
+    assert not torch.equal(robust[1].running_mean, model[1].running_mean)
+
+
+def test_the_trajectory_is_w0_then_mid_epoch_and_epoch_end_parameters():
+    data, rt = tiny_dataset(64), runtime()
+    model = toy_cnn()
+    params = list(model.parameters())
+    sampler = StepMethod(
+        "s", lambda n, o, r: SamplingStep(n, o, r, params=params, batches_per_epoch=4)
+    )
+    config = TrainConfig(epochs=2, batch_size=16, schedule="constant", progress=False)
+    reference = fit(
+        toy_cnn(), data, runtime=rt, config=config.model_copy(update={"keep_checkpoints": True})
+    )
+    fit(model, data, runtime=rt, method=sampler, config=config)
+    trajectory = sampler.step.checkpoints
+    ends = [flatten(c) for c in reference.checkpoints]  # start and after each epoch
+    assert len(trajectory) == 5
+    for i, end in zip([0, 2, 4], ends):
+        assert torch.equal(trajectory[i], end)
+    for i in (1, 3):  # mid-epoch: between its neighbours, equal to neither
+        assert not torch.equal(trajectory[i], trajectory[i - 1])
+        assert not torch.equal(trajectory[i], trajectory[i + 1])
+
+
+def test_dldr_directions_are_orthonormal_principal_directions():
+    g = torch.Generator().manual_seed(0)
+    walk = torch.cumsum(torch.randn(21, 500, generator=g), 0)  # a random-walk trajectory
+    p = dldr(list(walk), 20)
+    assert p.shape == (20, 500)
+    assert torch.allclose(p @ p.t(), torch.eye(20), atol=1e-5)
+    centred = walk - walk.mean(0)
+    assert torch.allclose(centred @ p.t() @ p, centred, atol=1e-3)  # k = n - 1 spans it all
+
+
+def test_two_parameters_with_k_1_move_along_a_line():
+    """A 2-parameter model (logits w * x), a 3-point trajectory, k = 1: every iterate is on the
+    line w0 + t P."""
+    model = nn.Linear(1, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.3], [-0.2]]))
+    w0 = flat(model).clone()
+    trajectory = [w0, w0 + torch.tensor([1.0, 0.4]), w0 + torch.tensor([2.0, 1.1])]
+    p = dldr(trajectory, 1)
+    iterates = []
+
+    def loss_fn(m, batch):
+        iterates.append(flat(m).clone())
+        return F.cross_entropy(m(batch[0]), batch[1])
+
+    params = list(model.parameters())
+    method = StepMethod(
+        "p", lambda n, o, r: SubspaceStep(n, o, r, ProjectedOptimizer(o, Projector(p), params))
+    )
+    data = TensorDataset(torch.rand(32, 1), (torch.rand(32) > 0.5).long())
+    config = TrainConfig(epochs=3, batch_size=8, lr=1.0, weight_decay=0, progress=False)
+    fit(model, data, runtime=runtime(), method=method, config=config, loss_fn=loss_fn)
+    steps = torch.stack(iterates[1:] + [flat(model)]) - w0
+    cross = steps[:, 0] * p[0, 1] - steps[:, 1] * p[0, 0]
+    assert steps.norm(dim=1).max() > 1e-2
+    assert cross.abs().max() < 1e-6
+
+
+class Recorder(nn.Module):
+    """A model that records each input and whether it was in train mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = toy_cnn()
+        self.seen: list[tuple[torch.Tensor, bool]] = []
+
+    def forward(self, x):
+        self.seen.append((x.detach().clone(), self.training))
+        return self.net(x)
+
+
+def test_subspace_stage_attacks_at_the_larger_radius_in_train_mode():
+    method = SubAT(eps=0.1)  # train_eps_ratio 2: FGSM-RS at 0.2, step 0.25
+    x, y = tiny_dataset(32).tensors
+    model = Recorder().train()
+    generator = torch.Generator().manual_seed(0)
+    loss = adversarial_loss(lambda m, a, b: method.subspace_attack(m, a, b, generator=generator))
+    loss(model, (x, y))
+    (_, attack_mode), (x_adv, loss_mode) = model.seen  # the attack's forward, then the loss's
+    assert attack_mode and loss_mode
+    distance = (x_adv - x).abs().max()
+    assert 0.1 < distance <= 0.2 + 1e-6  # beyond eps, within 2 eps
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_select_best_returns_the_best_subspace_epoch_on_validation():
+    data, rt = tiny_dataset(64), runtime()
+    method = SubAT(**{**TINY, "subspace_epochs": 4}, eps=0.1)
+    robust = method.protect(toy_cnn(), data=data, runtime=rt)
+    curve = [row["val_pgd_acc"] for row in method.history if row["stage"] == "subspace"]
+    assert method.selected_epoch == curve.index(max(curve)) + 1
+    x, y = split_validation(data, 0.1, rt.seed)[1].tensors
+    again = pgd_accuracy(robust, x, y, eps=0.1, step=0.025, generator=rt.generator(rt.seed + 1))
+    assert again == max(curve)
+
+
+def test_the_pgd_sampler_trains_with_the_papers_pgd_recipe():
+    method = SubAT(sampler="pgd", sample_epochs=2, subspace_epochs=1, batch_size=16)
+    assert SubAT(sampler="pgd").recipe == (100, 100) and SubAT().recipe == (65, 80)
+    assert method.sampler().config.steps == 10
+    method = SubAT(sampler="pgd", **TINY)
+    method.protect(toy_cnn(), data=tiny_dataset(64), runtime=runtime())
+    assert [row["stage"] for row in method.history].count("sample") == 3
+
+
+def mean_per_sample_grad_norm(model, x, y, eps) -> float:
+    """Mean over samples of ‖∇_w CE(model(x_adv_i), y_i)‖, at FGSM-RS points (fixed seed)."""
+    x_adv = fgsm_rs(
+        model, x, y, eps=eps, step=1.25 * eps, generator=torch.Generator().manual_seed(0)
+    )
+    norms = []
+    for i in range(len(x)):
+        model.zero_grad()
+        F.cross_entropy(model(x_adv[i : i + 1]), y[i : i + 1]).backward()
+        norms.append(flatten(p.grad for p in model.parameters()).norm())
+    model.zero_grad()
+    return float(torch.stack(norms).mean())
+
+
+def test_per_sample_gradient_norm_grows_more_slowly_in_the_subspace():
+    """Qualitative (spec (g)): FGSM-RS AT on 128 random-label points from the same w0, 40
+    epochs, full space (lr 0.1) vs the 5-d subspace of a 5-epoch sampling run (lr 1)."""
+    rt = runtime()
+    data = tiny_dataset(128)
+    x, y = data.tensors
+    eps = 0.1
+
+    def mlp():
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(64, 128),
+            nn.ReLU(),
+            nn.Linear(128, 128),
+            nn.ReLU(),
+            nn.Linear(128, 4),
+        )
+
+    generator = rt.generator()
+    attack = adversarial_loss(
+        lambda m, a, b: fgsm_rs(m, a, b, eps=eps, step=1.25 * eps, generator=generator)
+    )
+    start = mean_per_sample_grad_norm(mlp(), x, y, eps)
+
+    sampled = mlp()
+    params = list(sampled.parameters())
+    sampler = StepMethod(
+        "s", lambda n, o, r: SamplingStep(n, o, r, params=params, batches_per_epoch=4)
+    )
+    config = TrainConfig(epochs=5, batch_size=32, schedule="constant", progress=False)
+    fit(sampled, data, runtime=rt, method=sampler, config=config, loss_fn=attack)
+    p = dldr(sampler.step.checkpoints, 5)
+
+    full = mlp()
+    config = TrainConfig(
+        epochs=40, batch_size=32, weight_decay=0, schedule="constant", progress=False
+    )
+    fit(full, data, runtime=rt, config=config, loss_fn=attack)
+    sub = mlp()
+    ps = list(sub.parameters())
+    projected = StepMethod(
+        "p", lambda n, o, r: SubspaceStep(n, o, r, ProjectedOptimizer(o, Projector(p), ps))
+    )
+    config = config.model_copy(update={"lr": 1.0})
+    fit(sub, data, runtime=rt, method=projected, config=config, loss_fn=attack)
+
+    full_growth = mean_per_sample_grad_norm(full, x, y, eps) / start - 1
+    sub_growth = mean_per_sample_grad_norm(sub, x, y, eps) / start - 1
+    assert full_growth > 0.5
+    assert sub_growth < full_growth / 3
