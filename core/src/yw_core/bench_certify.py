@@ -38,7 +38,7 @@ class CertifyBenchConfig(BaseModel):
     n0: int = Field(100, ge=1, description="CERTIFY selection samples")
     n: int = Field(100_000, ge=1, description="CERTIFY estimation samples")
     alpha: float = Field(0.001, gt=0, lt=1, description="CERTIFY failure probability")
-    every: int = Field(5, ge=1, description="certify every k-th test point")
+    every: int = Field(10, ge=1, description="certify every k-th test point")
     batch_size: int = Field(1000, ge=1, description="noise samples per forward")
     seed: int = Field(0, ge=0, description="seed of training, data order and noise")
     device: str = Field("auto", description="cpu, cuda, mps or auto")
@@ -169,7 +169,7 @@ def run_certify_bench(
     for name, cls in methods.items():
         t0 = time.perf_counter()
         trunk = runtime.to(_trunk(config, classes, channels, config.seed))
-        method = cls(**_overrides(cls, config))
+        method = cls(**_overrides(cls, config, progress))
         models[name] = method.protect(trunk, data=train, runtime=runtime)
         train_seconds[name] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -204,13 +204,18 @@ def run_certify_bench(
     return report
 
 
-def _overrides(cls, config: CertifyBenchConfig) -> dict[str, Any]:
+def _overrides(cls, config: CertifyBenchConfig, progress: bool) -> dict[str, Any]:
     """The bench's protocol values for the fields a method's Config has (sigma, epochs, heads).
 
     On digits-cnn SOME's heads also own the trunk's last stage (its hidden Linear + ReLU), as
     the paper's heads own ResNet-110's stage 3; by default they would be copies of the final
     linear layer only, whose sum is one linear layer."""
-    wanted = {"sigma": config.sigma, "epochs": config.epochs, "heads": config.heads}
+    wanted = {
+        "sigma": config.sigma,
+        "epochs": config.epochs,
+        "heads": config.heads,
+        "progress": progress,
+    }
     if config.arch == "digits-cnn":
         wanted["private_layers"] = 2
     return {k: v for k, v in wanted.items() if k in cls.Config.model_fields}

@@ -45,7 +45,7 @@ class RobustBenchConfig(BaseModel):
     device: str = Field("auto", description="cpu, cuda, mps or auto")
 
 
-def _overrides(cls, config: RobustBenchConfig, eps: float) -> dict[str, Any]:
+def _overrides(cls, config: RobustBenchConfig, eps: float, progress: bool) -> dict[str, Any]:
     """The protocol's values for the fields a method's Config has.
 
     Sub-AT's stages keep the paper's proportions: 40 subspace epochs per 65 sampling epochs, and
@@ -57,6 +57,7 @@ def _overrides(cls, config: RobustBenchConfig, eps: float) -> dict[str, Any]:
         "sample_epochs": config.epochs,
         "subspace_epochs": max(1, round(config.epochs * 40 / 65)),
         "n_components": max(1, min(checkpoints - 1, round(checkpoints * 80 / 131))),
+        "progress": progress,
     }
     return {k: v for k, v in wanted.items() if k in cls.Config.model_fields}
 
@@ -153,7 +154,7 @@ def run_robust_bench(
             model = fit(model, train, runtime=runtime, config=fit_config).model
             method_config, history = {}, []
         else:
-            method = cls(**_overrides(cls, config, eps))
+            method = cls(**_overrides(cls, config, eps, progress))
             model = method.protect(model, data=train, runtime=runtime)
             method_config = method.config.model_dump(mode="json")
             history = getattr(method, "history", [])

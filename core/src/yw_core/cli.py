@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n0", type=int, help="CERTIFY selection samples (100)")
     p.add_argument("--n", type=int, help="CERTIFY estimation samples (100000)")
     p.add_argument("--alpha", type=float, help="CERTIFY failure probability (0.001)")
-    p.add_argument("--every", type=int, help="certify every k-th test point (5)")
+    p.add_argument("--every", type=int, help="certify every k-th test point (10)")
     p.add_argument("--batch-size", type=int, help="noise samples per forward (1000)")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")

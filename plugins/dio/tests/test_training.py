@@ -9,7 +9,7 @@ from torch.utils.data import TensorDataset
 from yw_core.runtime import Runtime
 from yw_plugin_dio import DIO, DIOLoss, DIONet, OrthoHeads
 
-FAST = {"num_paths": 5, "batch_size": 64, "eps": 0.1, "pgd_step": 0.025, "progress": False}
+FAST = {"num_paths": 5, "batch_size": 64, "eps": 0.1, "step_ratio": 0.25, "progress": False}
 
 
 def runtime(seed: int = 0) -> Runtime:

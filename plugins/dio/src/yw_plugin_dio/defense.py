@@ -77,8 +77,12 @@ class DIO(Defense):
             le=1,
             description="L-inf radius of the training attack (8/255, the reference scripts)",
         )
-        pgd_step: float = Field(
-            2 / 255, gt=0, le=1, description="step of the training attack (2/255)"
+        step_ratio: float = Field(
+            0.25,
+            gt=0,
+            le=10,
+            description="step of the training (and validation) PGD as a multiple of eps "
+            "(0.25: 2/255 at 8/255, the reference scripts)",
         )
         pgd_steps: int = Field(
             10, ge=1, le=1000, description="steps of the training attack (PGD-10)"
@@ -112,7 +116,7 @@ class DIO(Defense):
             "PGD-val_pgd_steps accuracy); 0 trains on all of it",
         )
         val_pgd_steps: int = Field(
-            20, ge=1, le=1000, description="steps of the validation PGD (eps, pgd_step)"
+            20, ge=1, le=1000, description="steps of the validation PGD (eps, step_ratio)"
         )
         progress: bool = Field(True, description="show a progress bar while training")
 
@@ -142,7 +146,7 @@ class DIO(Defense):
             beta=c.beta,
             tau=c.tau,
             eps=c.eps,
-            step=c.pgd_step,
+            step=c.step_ratio * c.eps,
             steps=c.pgd_steps,
             trades_beta=c.trades_beta,
             generator=attack_generator,
@@ -184,7 +188,7 @@ class DIO(Defense):
             x,
             y,
             eps=self.config.eps,
-            step=self.config.pgd_step,
+            step=self.config.step_ratio * self.config.eps,
             steps=self.config.val_pgd_steps,
             generator=generator,
         )
