@@ -5,9 +5,10 @@ split (`Defense.protect(model, data=train)`; methods hold out their own validati
 `none` is standard training through `yw_core.train.fit`. Each model is then evaluated on the test
 split at one L-inf radius: clean accuracy, FGSM, PGD-20, PGD-50 with 10 restarts and Square.
 
-The catastrophic-overfitting experiment: Fast-AT trained at twice the radius (Sub-AT's training
-radius, as 16/255 is to 8/255 on CIFAR-10) next to Sub-AT; the validation PGD-20 accuracy of
-every method by epoch goes to `val_pgd_accuracy.png`.
+DIO is compared with `dio-single`: its own recipe (PGD-10 AT, schedule) with one head and no
+diversity losses. The catastrophic-overfitting experiment: Fast-AT trained at twice the radius
+(Sub-AT's training radius, as 16/255 is to 8/255 on CIFAR-10) next to Sub-AT; the validation
+PGD-20 accuracy of every method by epoch goes to `val_pgd_accuracy.png`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ATTACKS = {  # row name: (attack entry point, config overrides, query budget per
     "square": ("square", {}, 1000),
 }
 COLLAPSE = "fast-at-2x"  # Fast-AT at twice the radius
+DIO_SINGLE = "dio-single"  # DIO's recipe with one head: the single-head model DIO is compared to
 
 
 class RobustBenchConfig(BaseModel):
@@ -142,6 +144,8 @@ def run_robust_bench(
 
     jobs = [("none", None, config.eps)]
     jobs += [(n, defenses[n], config.eps) for n in config.methods if n != "none"]
+    if "dio" in defenses:  # DIO's own recipe with one head and no diversity losses
+        jobs.append((DIO_SINGLE, defenses["dio"], config.eps))
     if config.collapse:
         jobs.append((COLLAPSE, defenses["fast-at"], 2 * config.eps))
     results = {}
@@ -154,7 +158,8 @@ def run_robust_bench(
             model = fit(model, train, runtime=runtime, config=fit_config).model
             method_config, history = {}, []
         else:
-            method = cls(**_overrides(cls, config, eps, progress))
+            extra = {"num_paths": 1, "alpha": 0.0, "beta": 0.0} if name == DIO_SINGLE else {}
+            method = cls(**_overrides(cls, config, eps, progress), **extra)
             model = method.protect(model, data=train, runtime=runtime)
             method_config = method.config.model_dump(mode="json")
             history = getattr(method, "history", [])
@@ -206,7 +211,8 @@ def format_table(report: dict[str, Any]) -> str:
     )
     note = (
         "robust accuracy (%) at eval eps; pgd-50x10: 50 steps, 10 restarts; square: 1000 "
-        f"queries; {COLLAPSE}: Fast-AT trained at twice eps"
+        f"queries; {COLLAPSE}: Fast-AT trained at twice eps; {DIO_SINGLE}: DIO's recipe with "
+        "one head and alpha = beta = 0"
     )
     return "\n".join([title, "", *_columns(header, rows), "", note]) + "\n"
 

@@ -23,7 +23,7 @@ def protect(model, data, **overrides):
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"num_paths": 1},
+        {"num_paths": 0},
         {"tau": -0.1},
         {"alpha": -1.0},
         {"beta": -1.0},

@@ -48,9 +48,10 @@ class DIO(Defense):
         )
         num_paths: int = Field(
             10,
-            ge=2,
+            ge=1,
             le=1000,
-            description="L, the number of paths (10; the code uses 40 for vanilla CIFAR-100)",
+            description="L, the number of paths (10; the code uses 40 for vanilla CIFAR-100); "
+            "1 with alpha = beta = 0 is the single-head model trained the same way",
         )
         alpha: float = Field(
             0.1,
@@ -154,8 +155,10 @@ class DIO(Defense):
 
         def on_epoch_end(row: dict) -> None:
             row.update(loss_fn.epoch_means())
-            cos = net.heads.pairwise_cosine()
-            row["mean_abs_cos"] = float(cos[torch.triu_indices(*cos.shape, 1).unbind()].mean())
+            if net.heads.num_paths > 1:
+                cos = net.heads.pairwise_cosine()
+                pairs = cos[torch.triu_indices(*cos.shape, 1).unbind()]
+                row["mean_abs_cos"] = float(pairs.mean())
             if val is not None:
                 row.update(self._validate(net, val, runtime, attack_generator))
 
