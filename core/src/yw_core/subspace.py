@@ -22,6 +22,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from yw_core.interfaces import TrainStep
+
 # ------------------------------------------------------------------------------ flat vectors
 
 
@@ -329,3 +331,26 @@ def quantize(x: torch.Tensor, bits: int) -> Quantized:
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
     codes = ((x - low) / safe).round_().clamp_(0, levels).to(torch.uint8)
     return Quantized(codes=codes, scale=scale, zero=low, bits=bits)
+
+
+class ProjectedStep(TrainStep):
+    """A TrainStep for `yw_core.train.fit` that trains inside a subspace: forward/backward,
+    g <- Pᵀ P g and the base step, all through `projected` (a ProjectedOptimizer). TWA (the span
+    of checkpoints) and Sub-AT (w0 + principal directions of a trajectory) both use it."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        runtime,
+        projected: ProjectedOptimizer,
+    ):
+        super().__init__(model, optimizer, runtime)
+        self.projected = projected
+
+    def step(self, batch, loss_fn) -> torch.Tensor:
+        self.projected.zero_grad(set_to_none=True)
+        loss = loss_fn(self.model, batch)
+        loss.backward()
+        self.projected.step()
+        return loss.detach()

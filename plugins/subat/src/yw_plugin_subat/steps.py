@@ -10,7 +10,7 @@ from torch import nn
 
 from yw_core.interfaces import TrainStep
 from yw_core.runtime import Runtime
-from yw_core.subspace import ProjectedOptimizer, flatten, pca_directions
+from yw_core.subspace import ProjectedStep, flatten, pca_directions
 from yw_core.train import SGDStep
 
 
@@ -78,23 +78,6 @@ def dldr(checkpoints: Sequence[torch.Tensor], n_components: int, device=None) ->
     return pca_directions(rows, n_components, center=True)
 
 
-class SubspaceStep(TrainStep):
+class SubspaceStep(ProjectedStep):
     """One forward/backward, g <- Pᵀ P g, then the base optimizer's step: with no weight decay
     the weights stay in w0 + span(P), whatever w0 is."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        runtime: Runtime,
-        projected: ProjectedOptimizer,
-    ):
-        super().__init__(model, optimizer, runtime)
-        self.projected = projected
-
-    def step(self, batch, loss_fn) -> torch.Tensor:
-        self.projected.zero_grad(set_to_none=True)
-        loss = loss_fn(self.model, batch)
-        loss.backward()
-        self.projected.step()
-        return loss.detach()

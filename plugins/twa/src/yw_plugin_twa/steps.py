@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from yw_core.interfaces import TrainStep
 from yw_core.runtime import Runtime
-from yw_core.subspace import ProjectedOptimizer, assign_, flatten_grads
+from yw_core.subspace import ProjectedStep, assign_, flatten_grads
 from yw_core.train import TrainConfig, unwrap
 from yw_plugin_twa.coefficients import CoefficientSpace
 
@@ -40,26 +40,9 @@ class _TWAStep(TrainStep):
         return self.model
 
 
-class SpanStep(_TWAStep):
+class SpanStep(ProjectedStep, _TWAStep):
     """ICLR TWA: one forward/backward, the gradient projected onto span(checkpoints), then the
     base optimizer's step (SGD with momentum and weight decay), so the weights stay in the span."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        runtime: Runtime,
-        projected: ProjectedOptimizer,
-    ):
-        super().__init__(model, optimizer, runtime)
-        self.projected = projected
-
-    def step(self, batch, loss_fn) -> torch.Tensor:
-        self.projected.zero_grad(set_to_none=True)
-        loss = loss_fn(self.model, batch)
-        loss.backward()
-        self.projected.step()
-        return loss.detach()
 
 
 class CoefficientStep(_TWAStep):
