@@ -202,9 +202,16 @@ class Runtime:
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=device_ids)
 
-    def close(self) -> None:
-        """Destroy the process group if this runtime created it."""
+    def close(self, wait: bool = True) -> None:
+        """Destroy the process group if this runtime created it; with `wait`, once every rank
+        is done.
+
+        The barrier matters: a rank that tears its group down while a peer still talks to it
+        can abort in gloo ("terminate called without an active exception"). Leaving a `with`
+        block on an exception skips it, so a failing rank exits instead of waiting for peers."""
         if self._owns_group and dist.is_initialized():
+            if wait:
+                dist.barrier()
             dist.destroy_process_group()
             self._distributed = False
         self._owns_group = False
@@ -212,8 +219,8 @@ class Runtime:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(wait=exc_type is None)
 
     # ---- timing and memory ------------------------------------------------------------------
 
