@@ -151,6 +151,18 @@ def check_logits(logits, x, num_classes: int | None, method: str = "the referenc
         )
 
 
+def seeded_model(arch: str, classes: int, channels: int, seed: int, batchnorm: bool = True):
+    """A fresh model with initial weights fixed by `seed`, as every training bench builds it;
+    `digits-cnn` gets BatchNorm unless `batchnorm` is False (the papers' nets normalise)."""
+    import torch
+
+    from yw_core.models import build_model
+
+    torch.manual_seed(seed)
+    kw = {"batchnorm": True} if batchnorm and arch == "digits-cnn" else {}
+    return build_model(arch, classes, in_channels=channels, **kw)
+
+
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -72,18 +72,11 @@ class Ensemble(nn.Module):
         return torch.stack([m(x) for m in self.members]).sum(0)
 
 
-def _trunk(config, classes: int, channels: int, seed: int) -> nn.Module:
-    from yw_core.models import build_model
-
-    torch.manual_seed(seed)
-    kw = {"batchnorm": True} if config.arch == "digits-cnn" else {}
-    return build_model(config.arch, classes, in_channels=channels, **kw)
-
-
 def _train_single(config, train, classes, channels, seed, runtime, progress):
+    from yw_core.bench import seeded_model
     from yw_core.train import TrainConfig, fit
 
-    model = _trunk(config, classes, channels, seed)
+    model = seeded_model(config.arch, classes, channels, seed)
     generator = runtime.generator(seed, device=runtime.device)
     result = fit(
         model,
@@ -136,7 +129,7 @@ def run_certify_bench(
 ) -> dict[str, Any]:
     """Train single, each method and the ensemble; certify each; write results into `out`."""
     from yw_core import hooks
-    from yw_core.bench import _resolve, _versions, write_report
+    from yw_core.bench import _resolve, _versions, seeded_model, write_report
     from yw_core.data import load_dataset
     from yw_core.registry import Registry
     from yw_core.runtime import Runtime
@@ -168,7 +161,7 @@ def run_certify_bench(
     train_seconds["single"] = time.perf_counter() - t0
     for name, cls in methods.items():
         t0 = time.perf_counter()
-        trunk = runtime.to(_trunk(config, classes, channels, config.seed))
+        trunk = runtime.to(seeded_model(config.arch, classes, channels, config.seed))
         method = cls(**_overrides(cls, config, progress))
         models[name] = method.protect(trunk, data=train, runtime=runtime)
         train_seconds[name] = time.perf_counter() - t0

@@ -64,16 +64,6 @@ def _overrides(cls, config: RobustBenchConfig, eps: float, progress: bool) -> di
     return {k: v for k, v in wanted.items() if k in cls.Config.model_fields}
 
 
-def _model(config: RobustBenchConfig, classes: int, channels: int):
-    import torch
-
-    from yw_core.models import build_model
-
-    torch.manual_seed(config.seed)
-    kw = {"batchnorm": True} if config.arch == "digits-cnn" else {}
-    return build_model(config.arch, classes, in_channels=channels, **kw)
-
-
 def evaluate(model, x, y, attacks: dict, config: RobustBenchConfig, runtime) -> dict[str, Any]:
     """Clean and robust accuracy (per attack) of `model` on (x, y) at config.eps."""
     import torch
@@ -113,7 +103,7 @@ def run_robust_bench(
 ) -> dict[str, Any]:
     """Train each method (and `none`), attack each; write results.json, table and plot."""
     from yw_core import hooks
-    from yw_core.bench import _resolve, _versions, write_report
+    from yw_core.bench import _resolve, _versions, seeded_model, write_report
     from yw_core.data import load_dataset
     from yw_core.registry import Registry
     from yw_core.runtime import Runtime
@@ -151,7 +141,7 @@ def run_robust_bench(
     results = {}
     for name, cls, eps in jobs:
         runtime.seed_everything()
-        model = runtime.to(_model(config, classes, channels))
+        model = runtime.to(seeded_model(config.arch, classes, channels, config.seed))
         t0 = time.perf_counter()
         if cls is None:
             fit_config = TrainConfig(epochs=config.epochs, batch_size=128, progress=progress)

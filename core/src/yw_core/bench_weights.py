@@ -93,13 +93,9 @@ def noisy_train_data(config: WeightBenchConfig, seed: int):
 
 
 def _model(config: WeightBenchConfig, classes: int, in_channels: int, seed: int):
-    import torch
+    from yw_core.bench import seeded_model
 
-    from yw_core.models import build_model
-
-    torch.manual_seed(seed)
-    kw = {"batchnorm": True} if config.batchnorm and config.arch == "digits-cnn" else {}
-    return build_model(config.arch, classes, in_channels=in_channels, **kw)
+    return seeded_model(config.arch, classes, in_channels, seed, config.batchnorm)
 
 
 def train_one(config: WeightBenchConfig, name: str, cls, seed: int, runtime, progress: bool):
