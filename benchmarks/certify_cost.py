@@ -18,7 +18,7 @@ import statistics
 
 import torch
 
-from yw_core.bench_certify import Ensemble
+from yw_bench.certify import ensemble
 from yw_core.models import build_model
 from yw_core.runtime import Runtime
 from yw_plugin_some import build_multihead
@@ -49,7 +49,7 @@ def main() -> None:
     models = {
         "single": net(0),
         f"some (H={args.heads})": build_multihead(net(0), args.heads, private_layers=private),
-        f"ensemble (H={args.heads})": Ensemble([net(h) for h in range(args.heads)]),
+        f"ensemble (H={args.heads})": ensemble([net(h) for h in range(args.heads)]),
     }
     models = {k: runtime.to(m).eval() for k, m in models.items()}
     x = runtime.to(torch.rand(args.batch, *INPUT[args.model]))

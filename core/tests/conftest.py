@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from yw_core.groups import GROUPS, HOOKS_GROUP
+from yw_core.groups import HOOKS_GROUP, KINDS
 
 GOOD_DEFENSE = '''
 import torch
@@ -51,7 +51,7 @@ class Temperature(Defense):
 
 
 def _installed_yw_distributions() -> list[str]:
-    groups = {HOOKS_GROUP, *GROUPS.values()}
+    groups = {HOOKS_GROUP, *KINDS.values()}
     found = set()
     for dist in metadata.distributions():
         if any(ep.group in groups for ep in dist.entry_points):

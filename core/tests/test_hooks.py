@@ -23,7 +23,7 @@ def yw_register_commands(subparsers):
 
 def test_every_spec_has_a_docstring_and_the_yw_prefix():
     specs = [m for n, m in inspect.getmembers(hooks.Specs, inspect.isfunction)]
-    assert len(specs) == 9
+    assert len(specs) == 8
     for spec in specs:
         assert spec.__name__.startswith("yw_") and spec.__doc__
 
@@ -33,21 +33,21 @@ def test_collect_gathers_registrations_and_rejects_duplicates():
 
     class One:
         @hooks.hookimpl
-        def yw_register_metrics(self, register):
+        def yw_register_reporters(self, register):
             register("acc", len)
 
     class Two:
         @hooks.hookimpl
-        def yw_register_metrics(self, register):
+        def yw_register_reporters(self, register):
             register("acc", max)
 
     pm.register(One())
     hooks.set_plugin_manager(pm)
     try:
-        assert hooks.collect("yw_register_metrics") == {"acc": len}
+        assert hooks.collect("yw_register_reporters") == {"acc": len}
         pm.register(Two())
         with pytest.raises(ValueError, match="'acc' registered twice"):
-            hooks.collect("yw_register_metrics")
+            hooks.collect("yw_register_reporters")
     finally:
         hooks.set_plugin_manager(None)
 

@@ -8,7 +8,7 @@ import torch
 
 from yw_core import zoo
 from yw_core.data import load_dataset, user_cache_dir
-from yw_core.zoo import reference_model, training_config
+from yw_core.zoo import reference_model, recipe
 
 QUICK = {"epochs": 1}  # for tests about the cache file, where accuracy does not matter
 
@@ -56,14 +56,14 @@ def test_digits_cnn_is_trained_to_95_percent_then_loaded_from_cache(cache_env, m
 
 
 def test_seed_or_any_setting_changes_the_cache_key():
-    base = training_config("digits", "digits-cnn", seed=0)
-    assert training_config("digits", "digits-cnn", seed=0).key() == base.key()
+    base = recipe("digits", "digits-cnn", seed=0)
+    assert recipe("digits", "digits-cnn", seed=0).key() == base.key()
     variants = [
-        training_config("digits", "digits-cnn", seed=1),
-        training_config("digits", "digits-cnn", seed=0, data_seed=1),
-        training_config("digits", "digits-cnn", seed=0, epochs=11),
-        training_config("digits", "digits-cnn", seed=0, lr=1e-3),
-        training_config("digits", "resnet18", seed=0),
+        recipe("digits", "digits-cnn", seed=1),
+        recipe("digits", "digits-cnn", seed=0, data_seed=1),
+        recipe("digits", "digits-cnn", seed=0, epochs=11),
+        recipe("digits", "digits-cnn", seed=0, lr=1e-3),
+        recipe("digits", "resnet18", seed=0),
     ]
     assert len({base.key()} | {v.key() for v in variants}) == 6
 

@@ -12,9 +12,9 @@ import os
 import sys
 
 from yw_core import __version__
-from yw_core.groups import GROUPS
+from yw_core.groups import GROUPS, KINDS
 
-INTERFACE_CHOICES = [*GROUPS, "hooks"]
+INTERFACE_CHOICES = [*KINDS, "hooks"]
 BUILTIN = ("list", "info", "doctor", "new-plugin", "bench")
 PROBLEMS = ("broken", "incompatible", "conflict")
 
@@ -132,6 +132,12 @@ def cmd_info(args) -> int:
         print(json.dumps(info, indent=2, default=str))
         return 0
     print(f"{info['name']} ({info['interface']}): {info['summary']}")
+    if info["interface"] == "bench":
+        print(f"api: {info['api_version']}   run: yw-core bench {info['name']} [flags]")
+        for preset, values in info["presets"].items():
+            shown = " ".join(f"{k}={v}" for k, v in values.items())
+            print(f"preset {preset}: {shown}")
+        return _print_config(info)
     print(f"status: {info['status']}   license: {info['license']}   api: {info['api_version']}")
     paper = info["paper"]
     if paper:
@@ -146,6 +152,10 @@ def cmd_info(args) -> int:
     print("\ncapabilities:")
     for key, value in caps.items():
         print(f"  {key}: {', '.join(value) if isinstance(value, (list, tuple)) else value}")
+    return _print_config(info)
+
+
+def _print_config(info) -> int:
     print("\nconfig:")
     if not info["config"]:
         print("  (no options)")
@@ -195,85 +205,90 @@ def cmd_new_plugin(args) -> int:
     return 0
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
+def _protocols(registry) -> tuple[dict[str, type], list]:
+    """The usable protocols by name, and the entries of those that are not usable."""
+    entries = registry.check_all("bench")
+    usable = {e.name: registry.get(e) for e in entries if e.status == "ok"}
+    return usable, [e for e in entries if e.status != "ok"]
 
 
-def _budgets(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(item) for item in _names(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"queries must be integers, e.g. 100,1000: {text!r}")
-
-
-def _seeds(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(item) for item in _names(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be integers, e.g. 0,1,2: {text!r}")
-
-
-BENCH_PROTOCOLS = {  # protocol: (module, config class, run function, files it writes)
-    "defense": (
-        "yw_core.bench",
-        "DefenseBenchConfig",
-        "run_defense_bench",
-        "results.json, results.txt, robust_accuracy.png, reliability_*.png",
-    ),
-    "weight-optimizer": (
-        "yw_core.bench_weights",
-        "WeightBenchConfig",
-        "run_weight_bench",
-        "results.json, results.txt, accuracy_vs_epoch.png, accuracy_vs_time.png",
-    ),
-    "robust-training": (
-        "yw_core.bench_robust",
-        "RobustBenchConfig",
-        "run_robust_bench",
-        "results.json, results.txt, val_pgd_accuracy.png",
-    ),
-    "certify": (
-        "yw_core.bench_certify",
-        "CertifyBenchConfig",
-        "run_certify_bench",
-        "results.json, results.txt, certified_accuracy.png",
-    ),
-}
+NO_PROTOCOLS = (
+    "no benchmark protocols installed; the first-party ones are in yw-bench: pip install "
+    "yw-bench (from a source checkout: pip install ./plugins/bench)"
+)
 
 
 def cmd_bench(args) -> int:
-    import importlib
+    """`yw-core bench` without a protocol: the list (--list) or the help."""
+    from yw_core.registry import Registry
 
-    from pydantic import ValidationError
-
-    module_name, config_name, run_name, files = BENCH_PROTOCOLS[args.protocol]
-    module = importlib.import_module(module_name)
-    Config, run, format_table = (
-        getattr(module, config_name),
-        getattr(module, run_name),
-        module.format_table,
-    )
-    given = {k: v for k, v in vars(args).items() if k in Config.model_fields and v is not None}
-    out = args.out or f"yw-bench-{args.protocol}"
-    try:
-        config = Config(**given)
-        report = run(config, out, progress=not args.no_progress)
-    except ValidationError as exc:
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
-            message = err["msg"].removeprefix("Value error, ")
-            where = f"--{field.replace('_', '-')}: " if field else ""
-            print(f"yw-core bench: {where}{message}", file=sys.stderr)
+    registry = Registry.discover()
+    usable, problems = _protocols(registry)
+    if not usable and not problems:
+        print(f"yw-core bench: {NO_PROTOCOLS}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"yw-core bench: {exc}", file=sys.stderr)
-        return 2
-    print(format_table(report), end="")
-    print(f"\nwrote {out}/{files}")
+    if not args.list:
+        args.parser.print_help()
+        return 0
+    rows = []
+    for entry in registry.entries("bench"):
+        cls = usable.get(entry.name)
+        summary = cls.summary if cls is not None and entry.status == "ok" else entry.reason
+        presets = ",".join(cls.presets) if cls is not None else ""
+        status = entry.status if entry.status != "unchecked" else "-"
+        rows.append([entry.name, entry.distribution, entry.version, status, presets or "-", summary])
+    print(_table(rows, ["PROTOCOL", "DISTRIBUTION", "VERSION", "STATUS", "PRESETS", "SUMMARY"]))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def cmd_run_protocol(args) -> int:
+    """`yw-core bench NAME [flags]`: validate the Config, run, print the table."""
+    from pydantic import ValidationError
+
+    from yw_core.bench import run_protocol
+    from yw_core.bench.flags import flag, given_values
+
+    protocol = args.protocol_cls()
+    out = args.out or f"yw-bench-{protocol.name}"
+    try:
+        config = protocol.config(args.preset, **given_values(args, protocol.Config))
+        report = run_protocol(protocol, config, out, progress=not args.no_progress, preset=args.preset)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            message = err["msg"].removeprefix("Value error, ")
+            where = f"{flag(field)}: " if field else ""
+            print(f"yw-core bench {protocol.name}: {where}{message}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"yw-core bench {protocol.name}: {exc}", file=sys.stderr)
+        return 2
+    print(protocol.format_table(report), end="")
+    print(f"\nwrote {out}/: {', '.join(report['manifest']['files'])}")
+    return 0
+
+
+def add_bench_parsers(bench: argparse.ArgumentParser, registry=None) -> None:
+    """One sub-command of `bench` per usable installed protocol, flags from its Config."""
+    from yw_core.bench.flags import add_config_flags
+    from yw_core.registry import Registry
+
+    usable, _ = _protocols(registry or Registry.discover())
+    protocols = bench.add_subparsers(dest="protocol", metavar="PROTOCOL")
+    for name, cls in sorted(usable.items()):
+        p = protocols.add_parser(name, help=cls.summary, description=cls.summary)
+        add_config_flags(p, cls.Config)
+        if cls.presets:
+            p.add_argument(
+                "--preset", choices=list(cls.presets), help="a named set of settings"
+            )
+        p.add_argument("--out", help=f"output directory (default: yw-bench-{name})")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.set_defaults(func=cmd_run_protocol, protocol_cls=cls, preset=None)
+
+
+def build_parser(protocols: bool = False) -> argparse.ArgumentParser:
+    """The parser; with `protocols`, `bench` gets one sub-command per installed protocol."""
     parser = argparse.ArgumentParser(
         prog="yw-core", description="Find, inspect and check yw method plugins."
     )
@@ -292,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="paper, capabilities and config schema of one method")
     p.add_argument("name")
-    p.add_argument("--interface", choices=list(GROUPS), help="when the name exists in several")
+    p.add_argument("--interface", choices=list(KINDS), help="when the name exists in several")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
@@ -301,89 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("bench", help="compare installed methods on one protocol")
-    protocols = p.add_subparsers(dest="protocol", metavar="PROTOCOL", required=True)
-    p = protocols.add_parser("defense", help="post-hoc defenses against score-based attacks")
-    p.add_argument("--methods", type=_names, help="comma-separated (default: all post-hoc)")
-    p.add_argument("--attacks", type=_names, help="default: square,simba,nes,bandits,signhunter")
-    p.add_argument("--queries", type=_budgets, help="query budgets, default: 100,1000,2500")
-    p.add_argument("--dataset", help="default: digits (embedded, no download)")
-    p.add_argument("--eps", type=float, help="attack radius (default: the dataset's, see docs)")
-    p.add_argument("--norm", choices=["linf", "l2"], help="default: linf")
-    p.add_argument("--n", type=int, help="test points attacked (default 500)")
-    p.add_argument(
-        "--calibration", type=int, help="held-out test points for defenses' calibration (150)"
-    )
-    p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
-    p.add_argument("--batch-size", type=int, help="samples per attack batch (default 500)")
-    p.add_argument("--out", help="output directory (default: yw-bench-defense)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_bench)
-
-    p = protocols.add_parser(
-        "weight-optimizer", help="weight optimizers against SGD on one training protocol"
-    )
-    p.add_argument("--methods", type=_names, help="comma-separated (default: all installed)")
-    p.add_argument("--dataset", help="default: digits (embedded, no download)")
-    p.add_argument("--arch", help="default: digits-cnn (with BatchNorm)")
-    p.add_argument("--label-noise", type=float, help="fraction of noisy train labels (0.2)")
-    p.add_argument("--epochs", type=int, help="SGD epochs (default 40)")
-    p.add_argument("--batch-size", type=int, help="mini-batch per process (default 64)")
-    p.add_argument("--lr", type=float, help="peak SGD lr, cosine schedule (default 0.1)")
-    p.add_argument("--weight-decay", type=float, help="default 5e-4")
-    p.add_argument("--seeds", type=_seeds, help="comma-separated (default 0,1,2)")
-    p.add_argument(
-        "--no-ddp", dest="ddp", action="store_false", default=None, help="skip 2-process runs"
-    )
-    p.add_argument("--twa-head", type=float, help="fraction of SGD epochs TWA uses (0.5)")
-    p.add_argument("--twa-epochs", type=int, help="TWA's own epochs (default epochs/20)")
-    p.add_argument("--twa-lr", type=float, help="TWA's projected-SGD lr (default 2, the paper's)")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
-    p.add_argument("--threads", type=int, help="torch threads per process (default: torch's)")
-    p.add_argument("--out", help="output directory (default: yw-bench-weight-optimizer)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_bench)
-
-    p = protocols.add_parser(
-        "robust-training", help="adversarially trained models under white- and black-box attack"
-    )
-    p.add_argument("--methods", type=_names, help="default: fast-at,pgd-at,subat,dio")
-    p.add_argument("--dataset", help="default: digits (embedded, no download)")
-    p.add_argument("--arch", help="default: digits-cnn (with BatchNorm)")
-    p.add_argument("--eps", type=float, help="L-inf radius of training and evaluation (0.2)")
-    p.add_argument("--epochs", type=int, help="epochs of every method (default 30)")
-    p.add_argument(
-        "--no-collapse",
-        dest="collapse",
-        action="store_false",
-        default=None,
-        help="skip Fast-AT at twice eps",
-    )
-    p.add_argument("--n", type=int, help="test points evaluated (default 450)")
-    p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
-    p.add_argument("--out", help="output directory (default: yw-bench-robust-training)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_bench)
-
-    p = protocols.add_parser("certify", help="certified accuracy and ACR of smoothed classifiers")
-    p.add_argument("--methods", type=_names, help="certified-training defenses (default: some)")
-    p.add_argument("--dataset", help="default: digits (embedded, no download)")
-    p.add_argument("--arch", help="trunk architecture (default: digits-cnn with BatchNorm)")
-    p.add_argument("--sigma", type=float, help="noise std, training and certification (0.25)")
-    p.add_argument("--epochs", type=int, help="training epochs of every model (default 30)")
-    p.add_argument("--heads", type=int, help="SOME's heads and the ensemble's networks (5)")
-    p.add_argument("--n0", type=int, help="CERTIFY selection samples (100)")
-    p.add_argument("--n", type=int, help="CERTIFY estimation samples (100000)")
-    p.add_argument("--alpha", type=float, help="CERTIFY failure probability (0.001)")
-    p.add_argument("--every", type=int, help="certify every k-th test point (10)")
-    p.add_argument("--batch-size", type=int, help="noise samples per forward (1000)")
-    p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
-    p.add_argument("--out", help="output directory (default: yw-bench-certify)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("bench", help="compare installed methods on one benchmark protocol")
+    p.add_argument("--list", action="store_true", help="list installed protocols")
+    p.set_defaults(func=cmd_bench, parser=p)
+    if protocols:
+        add_bench_parsers(p)
 
     p = sub.add_parser("new-plugin", help="scaffold an out-of-tree plugin distribution")
     p.add_argument("name", help="method name, e.g. my-defense")
@@ -393,10 +330,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown_protocol(rest: list[str]) -> str | None:
+    """Why `yw-core bench NAME` cannot run NAME (not installed, or broken), or None."""
+    name = next((a for a in rest if not a.startswith("-")), None)
+    if name is None:
+        return None
+    from yw_core.registry import Registry
+
+    usable, problems = _protocols(Registry.discover())
+    if name in usable:
+        return None
+    for entry in problems:
+        if entry.name == name:
+            return f"protocol {entry.label} is {entry.status}: {entry.reason}"
+    if not usable and not problems:
+        return NO_PROTOCOLS
+    return f"no protocol named {name}; installed: {', '.join(sorted(usable)) or 'none'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
     first = next((a for a in argv if not a.startswith("-")), None)
+    if first == "bench":
+        problem = _unknown_protocol(argv[argv.index("bench") + 1 :])
+        if problem:
+            print(f"yw-core bench: {problem}", file=sys.stderr)
+            return 2
+    parser = build_parser(protocols=first == "bench")
     if first is not None and first not in BUILTIN:
         from yw_core.hooks import get_plugin_manager
 

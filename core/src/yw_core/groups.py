@@ -1,4 +1,5 @@
-"""Entry-point groups: one per interface, plus yw.hooks for pluggy modules.
+"""Entry-point groups: one per method interface, `yw.benches` for benchmark protocols, and
+`yw.hooks` for pluggy modules.
 
 Kept free of imports so `yw-core list` can read it without loading pydantic or torch.
 """
@@ -14,5 +15,8 @@ GROUPS: dict[str, str] = {
     "continual_learner": "yw.continual_learners",
     "attack": "yw.attacks",
 }
+BENCH = "bench"  # the kind of a `yw.benches` entry: a benchmark protocol, not a method
+BENCH_GROUP = "yw.benches"
 HOOKS_GROUP = "yw.hooks"
-INTERFACE_OF_GROUP: dict[str, str] = {group: kind for kind, group in GROUPS.items()}
+KINDS: dict[str, str] = {**GROUPS, BENCH: BENCH_GROUP}  # every kind the registry lists
+INTERFACE_OF_GROUP: dict[str, str] = {group: kind for kind, group in KINDS.items()}

@@ -34,16 +34,17 @@ class Specs:
         """Call register(name, factory) for each reference model the plugin provides."""
 
     @hookspec
-    def yw_register_metrics(self, register):
-        """Call register(name, fn) for each metric the plugin provides."""
-
-    @hookspec
     def yw_register_reporters(self, register):
-        """Call register(name, reporter) for each results reporter the plugin provides."""
+        """Call register(name, reporter) for each results reporter the plugin provides.
+
+        After every benchmark run writes its files, `reporter(report, out)` is called with the
+        report (as in results.json) and the output folder, e.g. to write a CSV or log a run."""
 
     @hookspec
     def yw_register_commands(self, subparsers):
-        """Add CLI sub-commands to `yw-core` (argparse subparsers; set_defaults(func=...))."""
+        """Add CLI sub-commands to `yw-core` (argparse subparsers; set_defaults(func=...)).
+
+        Benchmark protocols do not need it: they register under `yw.benches`."""
 
     @hookspec
     def yw_bench_start(self, run):

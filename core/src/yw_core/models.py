@@ -255,3 +255,11 @@ def _plugin_models() -> dict:
                 "the plugin must use another name"
             )
     return found
+
+
+def seeded_model(arch: str, classes: int, channels: int, seed: int, batchnorm: bool = True):
+    """A fresh model with initial weights fixed by `seed`, as every training protocol builds it;
+    `digits-cnn` gets BatchNorm unless `batchnorm` is False (the papers' nets normalise)."""
+    torch.manual_seed(seed)
+    kw = {"batchnorm": True} if batchnorm and arch == "digits-cnn" else {}
+    return build_model(arch, classes, in_channels=channels, **kw)

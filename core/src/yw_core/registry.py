@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from yw_core import __version__
 from yw_core.catalogue import canonical, is_first_party
-from yw_core.groups import GROUPS, HOOKS_GROUP, INTERFACE_OF_GROUP
+from yw_core.groups import BENCH, HOOKS_GROUP, INTERFACE_OF_GROUP, KINDS
 
 CORE_DISTRIBUTION = "yw-core"
 _reported: set[tuple[str, str]] = set()
@@ -142,7 +142,7 @@ def _compatibility(entry: Entry) -> Entry:
 def _read_entry_points(environ) -> list[Entry]:
     load_only = _switch(environ, "YW_LOAD_PLUGINS")
     disabled = _switch(environ, "YW_DISABLE_PLUGINS") or set()
-    wanted = set(GROUPS.values()) | {HOOKS_GROUP}
+    wanted = set(KINDS.values()) | {HOOKS_GROUP}
     entries = []
     found = metadata.entry_points()  # one scan of all distributions; select() works on 3.10-3.13
     for ep in (ep for group in sorted(wanted) for ep in found.select(group=group)):
@@ -313,6 +313,13 @@ class Registry:
     def _validate(entry: Entry, obj) -> list[str]:
         if entry.interface == "hooks":
             return []
+        if entry.interface == BENCH:
+            from yw_core.bench.protocol import check_protocol_class
+
+            problems = check_protocol_class(obj)
+            if not problems and obj.name != entry.name:
+                problems.append(f"entry point name {entry.name!r} differs from {obj.name!r}")
+            return problems
         from yw_core.interfaces import INTERFACES, check_method_class
 
         problems = check_method_class(obj, INTERFACES[entry.interface])

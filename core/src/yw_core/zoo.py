@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from yw_core.atomic import atomic_write
 from yw_core.data import dataset_info, load_dataset, user_cache_dir
 from yw_core.models import build_model
 
@@ -69,7 +69,7 @@ DATASET_DEFAULTS = {
 }
 
 
-class TrainConfig(BaseModel):
+class Recipe(BaseModel):
     """Everything that decides a reference model's weights; its hash names the cache file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,10 +95,10 @@ class TrainConfig(BaseModel):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def training_config(dataset: str, arch: str, seed: int = 0, **overrides) -> TrainConfig:
+def recipe(dataset: str, arch: str, seed: int = 0, **overrides) -> Recipe:
     """The dataset's default recipe with overrides; an unknown key or bad value is a ValueError."""
     defaults = {**DATASET_DEFAULTS.get(dataset, _DEFAULTS), "data_seed": seed}
-    return TrainConfig(dataset=dataset, arch=arch, seed=seed, **{**defaults, **overrides})
+    return Recipe(dataset=dataset, arch=arch, seed=seed, **{**defaults, **overrides})
 
 
 def reference_model(
@@ -116,7 +116,7 @@ def reference_model(
     on `runtime.device` when a runtime is given, else on the cpu. Training without a runtime
     makes `Runtime(seed=seed)`, which (like every Runtime) seeds the global RNGs.
     """
-    cfg = training_config(dataset, arch, seed, **train_overrides)
+    cfg = recipe(dataset, arch, seed, **train_overrides)
     folder = Path(cache_dir).expanduser() if cache_dir is not None else user_cache_dir() / "models"
     slug = re.sub(r"[^A-Za-z0-9.-]+", "-", f"{dataset}_{arch}_seed{seed}")
     path = folder / f"{slug}_{cfg.key()[:16]}.pt"
@@ -145,7 +145,7 @@ def reference_model(
     return model
 
 
-def _fresh_model(cfg: TrainConfig) -> nn.Module:
+def _fresh_model(cfg: Recipe) -> nn.Module:
     info = dataset_info(cfg.dataset)
     with torch.random.fork_rng(devices=[]):  # seed the init without touching the global RNG
         torch.manual_seed(cfg.seed)
@@ -155,7 +155,7 @@ def _fresh_model(cfg: TrainConfig) -> nn.Module:
 # ---- training -------------------------------------------------------------------------------
 
 
-def _train(model: nn.Module, cfg: TrainConfig, runtime, progress: bool) -> tuple[float, float]:
+def _train(model: nn.Module, cfg: Recipe, runtime, progress: bool) -> tuple[float, float]:
     """Train in place with cross-entropy; returns (test accuracy, training seconds)."""
     from tqdm.auto import tqdm
 
@@ -235,7 +235,7 @@ def _accuracy(model: nn.Module, data, runtime, batch_size: int = 512) -> float:
 # ---- the cache file -------------------------------------------------------------------------
 
 
-def _record(model: nn.Module, cfg: TrainConfig, accuracy: float, seconds: float, runtime) -> dict:
+def _record(model: nn.Module, cfg: Recipe, accuracy: float, seconds: float, runtime) -> dict:
     record = {
         "zoo_format": ZOO_FORMAT,
         "config": cfg.model_dump(),
@@ -263,21 +263,11 @@ def _checksum(record: dict) -> str:
 
 
 def _save(record: dict, path: Path) -> None:
-    """Write atomically: a temp file in the same folder, flushed, then renamed over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(record, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically, so a crash never leaves a truncated model behind."""
+    atomic_write(path, lambda f: torch.save(record, f))
 
 
-def _load(path: Path, cfg: TrainConfig, model: nn.Module) -> dict | None:
+def _load(path: Path, cfg: Recipe, model: nn.Module) -> dict | None:
     """The verified record at `path`, or None (with a warning if the file exists but is bad)."""
     if not path.exists():
         return None
@@ -294,7 +284,7 @@ def _load(path: Path, cfg: TrainConfig, model: nn.Module) -> dict | None:
     return record
 
 
-def _problem(record, cfg: TrainConfig, model: nn.Module) -> str | None:
+def _problem(record, cfg: Recipe, model: nn.Module) -> str | None:
     needed = ("zoo_format", "config", "state_dict", "checksum", "test_accuracy", "train_seconds")
     if not isinstance(record, dict) or any(k not in record for k in needed):
         return "not a yw zoo record"

@@ -189,7 +189,7 @@ def test_select_best_returns_the_best_subspace_epoch_on_validation():
 
 def test_the_pgd_sampler_trains_with_the_papers_pgd_recipe():
     method = SubAT(sampler="pgd", sample_epochs=2, subspace_epochs=1, batch_size=16)
-    assert SubAT(sampler="pgd").recipe == (100, 100) and SubAT().recipe == (65, 80)
+    assert SubAT(sampler="pgd").recipe == (100, 100, 40) and SubAT().recipe == (65, 80, 40)
     assert method.sampler().config.steps == 10
     method = SubAT(sampler="pgd", **TINY)
     method.protect(toy_cnn(), data=tiny_dataset(64), runtime=runtime())
@@ -261,3 +261,10 @@ def test_per_sample_gradient_norm_grows_more_slowly_in_the_subspace():
     sub_growth = mean_per_sample_grad_norm(sub, x, y, eps) / start - 1
     assert full_growth > 0.5
     assert sub_growth < full_growth / 3
+
+
+def test_none_keeps_the_papers_proportions_at_other_sampling_epochs():
+    """k per checkpoint and subspace epochs per sampling epoch stay the paper's 80/131, 40/65."""
+    assert SubAT(sample_epochs=30).recipe == (30, 37, 18)
+    assert SubAT(sample_epochs=1).recipe == (1, 2, 1)  # k stays below the 3 checkpoints
+    assert SubAT(sample_epochs=30, n_components=5, subspace_epochs=2).recipe == (30, 5, 2)

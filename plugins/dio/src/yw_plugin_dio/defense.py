@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from yw_core.adversarial import pgd_accuracy
-from yw_core.interfaces import Capabilities, Defense, MethodConfig, Paper
+from yw_core.interfaces import Capabilities, Defense, MethodConfig, Paper, Variant
 from yw_core.models import eval_mode
 from yw_core.train import TrainConfig, fit
 from yw_plugin_dio.heads import OrthoHeads
@@ -38,6 +38,13 @@ class DIO(Defense):
     )
     status = "experimental"
     capabilities = Capabilities(training=True, post_hoc=False, deterministic=True)
+    variants = {
+        "dio-single": Variant(
+            label="DIO's recipe with one head and alpha = beta = 0 (the single-head model DIO "
+            "is compared to)",
+            overrides={"num_paths": 1, "alpha": 0.0, "beta": 0.0},
+        )
+    }
 
     class Config(MethodConfig):
         base: Base = Field(

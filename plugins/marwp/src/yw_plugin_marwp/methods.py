@@ -8,7 +8,7 @@ from yw_core.interfaces import Capabilities, MethodConfig, Paper, TrainStep, Wei
 from yw_plugin_marwp.adaptive import FisherScale
 from yw_plugin_marwp.steps import ARWPStep
 from yw_plugin_rwp.noise import FilterNoise
-from yw_plugin_rwp.steps import TwoPassStep, rwp_step
+from yw_plugin_rwp.steps import TwoPassStep, parallel_recipe, rwp_step
 
 PAPER = Paper(
     title="Revisiting Random Weight Perturbation for Efficiently Improving Generalization",
@@ -79,6 +79,10 @@ class MRWP(WeightOptimizer):
     class Config(MethodConfig):
         sigma: float = _sigma(0.015, "run_mrwp.sh and the DDP script")
         lam: float = _lam()
+
+    def train_config(self, base, *, runtime):
+        """yw-plugin-rwp's parallel recipe: twice the epochs under torchrun."""
+        return parallel_recipe(base, runtime)
 
     def attach(self, model, base_optimizer, *, runtime, **kwargs) -> TrainStep:
         """yw-plugin-rwp's step with lam for alpha and sigma for gamma."""

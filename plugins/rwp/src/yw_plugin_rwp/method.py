@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from yw_core.interfaces import Capabilities, MethodConfig, Paper, TrainStep, WeightOptimizer
-from yw_plugin_rwp.steps import rwp_step
+from yw_plugin_rwp.steps import parallel_recipe, rwp_step
 
 
 class RWP(WeightOptimizer):
@@ -40,6 +40,10 @@ class RWP(WeightOptimizer):
             description="noise std relative to each filter's norm, gamma * ||W_i|| "
             "(0.01: the CIFAR CLI; the ImageNet CLI uses 0.005)",
         )
+
+    def train_config(self, base, *, runtime):
+        """Under torchrun, twice the epochs (see `parallel_recipe`); else the host's recipe."""
+        return parallel_recipe(base, runtime)
 
     def attach(self, model, base_optimizer, *, runtime, **kwargs) -> TrainStep:
         """Two passes per update in one process; one pass per rank (even clean, odd perturbed)

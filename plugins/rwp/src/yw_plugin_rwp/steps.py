@@ -159,3 +159,12 @@ def rwp_step(model, optimizer, runtime, *, alpha: float, gamma: float) -> TrainS
             )
         return ParityStep(model, optimizer, runtime, alpha=alpha, gamma=gamma)
     return TwoPassStep(model, optimizer, runtime, alpha=alpha, gamma=gamma)
+
+
+def parallel_recipe(base, runtime):
+    """The training recipe of the parallel (even/odd rank) mode: twice the epochs under
+    torchrun, as the reference's DDP scripts (`epochs x 2`): each update there sees one clean
+    and one perturbed batch where DDP SGD sees two clean ones. In one process: `base` itself."""
+    if not runtime.is_distributed:
+        return base
+    return type(base)(**{**base.model_dump(), "epochs": 2 * base.epochs})

@@ -58,7 +58,8 @@ class SOME(Defense):
         code_url="https://github.com/fanghenshaometeor/smoothed-multihead-ensemble",
     )
     status = "experimental"
-    capabilities = Capabilities(training=True)
+    capabilities = Capabilities(training=True, certified=True)
+    bench_fields = {"head_layers": "private_layers"}  # a protocol's trunk layers per head
 
     class Config(MethodConfig):
         variant: Literal["gaussian", "consistency", "smoothmix"] = Field(

@@ -41,6 +41,7 @@ from yw_plugin_subat.steps import (
 )
 
 PAPER_RECIPE = {"fast": (65, 80), "pgd": (100, 100)}  # sampler: (sample_epochs, n_components)
+PAPER_SUBSPACE_EPOCHS = 40
 
 
 class SubAT(Defense):
@@ -61,6 +62,7 @@ class SubAT(Defense):
     )
     status = "experimental"
     capabilities = Capabilities(training=True)
+    bench_fields = {"epochs": "sample_epochs"}  # a protocol's epochs are the sampling run's
 
     class Config(MethodConfig):
         sampler: Literal["fast", "pgd"] = Field(
@@ -85,10 +87,15 @@ class SubAT(Defense):
             ge=1,
             le=100_000,
             description="subspace dimension k, below the number of checkpoints (2 per epoch + w0);"
-            " None: the paper's 80 (fast) or 100 (pgd)",
+            " None: the paper's 80 (fast) or 100 (pgd), in proportion to the checkpoints when "
+            "sample_epochs is not the paper's",
         )
-        subspace_epochs: int = Field(
-            40, ge=1, le=100_000, description="epochs of projected AT (the paper's 40)"
+        subspace_epochs: int | None = Field(
+            None,
+            ge=1,
+            le=100_000,
+            description="epochs of projected AT; None: the paper's 40, in proportion when "
+            "sample_epochs is not the paper's (40 per 65 fast / 100 pgd sampling epochs)",
         )
         train_eps_ratio: float = Field(
             2.0,
@@ -135,11 +142,20 @@ class SubAT(Defense):
             return self
 
     @property
-    def recipe(self) -> tuple[int, int]:
-        """(sample_epochs, n_components) after filling the paper's values for None."""
+    def recipe(self) -> tuple[int, int, int]:
+        """(sample_epochs, n_components, subspace_epochs) after filling None: the paper's
+        values at its sampling epochs, scaled in proportion at other sampling epochs (k to the
+        2E + 1 checkpoints, at most their number less one)."""
         c = self.config
-        epochs, k = PAPER_RECIPE[c.sampler]
-        return c.sample_epochs or epochs, c.n_components or k
+        paper_epochs, paper_k = PAPER_RECIPE[c.sampler]
+        epochs = c.sample_epochs or paper_epochs
+        checkpoints = 2 * epochs + 1
+        k = c.n_components or max(
+            1, min(checkpoints - 1, round(checkpoints * paper_k / (2 * paper_epochs + 1)))
+        )
+        scaled = round(epochs * PAPER_SUBSPACE_EPOCHS / paper_epochs)
+        subspace = c.subspace_epochs or max(1, scaled)
+        return epochs, k, subspace
 
     def sampler(self) -> AdversarialTraining:
         """The baseline whose attack and SGD run sample the trajectory."""
@@ -169,7 +185,7 @@ class SubAT(Defense):
         `self.train_seconds` (both stages and the PCA, validation excluded) and `self.basis`."""
         c = self.config
         check_training_inputs(model, data, self.name)
-        sample_epochs, k = self.recipe
+        sample_epochs, k, subspace_epochs = self.recipe
         train, val = split_validation(data, c.val_fraction, runtime.seed)
         per_epoch = math.ceil(len(train) / c.batch_size)
         taken = checkpoints_taken(sample_epochs, per_epoch)
@@ -231,7 +247,7 @@ class SubAT(Defense):
             runtime=runtime,
             method=projecting,
             config=TrainConfig(
-                epochs=c.subspace_epochs,
+                epochs=subspace_epochs,
                 batch_size=c.batch_size,
                 lr=c.subspace_lr,
                 momentum=c.momentum,
@@ -246,7 +262,7 @@ class SubAT(Defense):
         )
 
         # 4. selection
-        self.selected_epoch = c.subspace_epochs
+        self.selected_epoch = subspace_epochs
         if c.select == "best":
             model.load_state_dict(selection.best_state)
             self.selected_epoch = selection.best_epoch

@@ -19,7 +19,7 @@ from yw_core.subspace import (
     stack_checkpoints,
     validate_checkpoints,
 )
-from yw_core.train import unwrap
+from yw_core.train import TrainConfig, unwrap
 from yw_plugin_twa.coefficients import CoefficientSpace
 from yw_plugin_twa.steps import CoefficientStep, SpanStep, recompute_bn
 
@@ -79,6 +79,44 @@ class TWA(WeightOptimizer):
             lt=1,
             description="journal: fraction of updates of linear warm-up before "
             "the cosine decay of coef_lr",
+        )
+        head: float = Field(
+            0.5,
+            gt=0,
+            le=1,
+            description="when a host runs the base run (bench weight-optimizer): TWA trains from "
+            "the checkpoints of this fraction of its epochs (the head stage)",
+        )
+        epochs_fraction: float = Field(
+            0.05,
+            gt=0,
+            le=10,
+            description="TWA's own epochs as a fraction of the base run's (0.05: the paper's 10 "
+            "of 200 on CIFAR)",
+        )
+        lr: float = Field(
+            2.0, gt=0, le=100, description="iclr: projected-SGD lr (2: the paper's CIFAR run)"
+        )
+        weight_decay: float = Field(
+            1e-5, ge=0, le=1, description="iclr: SGD weight decay (1e-5: the paper's CIFAR run)"
+        )
+
+    def base_run(self) -> float:
+        """TWA trains from a base run's checkpoints: those of the first `head` of its epochs."""
+        return self.config.head
+
+    def train_config(self, base: TrainConfig, *, runtime: Runtime) -> TrainConfig:
+        """The paper's TWA recipe from the base run's: `epochs_fraction` of its epochs, the
+        paper's lr and weight decay, step decay (x0.1 at 1/2 and 3/4)."""
+        return TrainConfig(
+            **{
+                **base.model_dump(),
+                "epochs": max(1, round(base.epochs * self.config.epochs_fraction)),
+                "lr": self.config.lr,
+                "weight_decay": self.config.weight_decay,
+                "schedule": "step",
+                "keep_checkpoints": False,
+            }
         )
 
     def attach(

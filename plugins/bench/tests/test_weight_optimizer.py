@@ -5,8 +5,13 @@ import math
 
 import pytest
 
-from yw_core.bench_weights import WeightBenchConfig, noisy_train_data, run_weight_bench
+from yw_bench.weight_optimizer import WeightBenchConfig, WeightOptimizerBench, noisy_train_data
+from yw_core.bench import run_protocol
 from yw_core.cli import main
+
+
+def run_weight_bench(config, out, progress=False):
+    return run_protocol(WeightOptimizerBench, config, out, progress=progress)
 
 TINY = {"epochs": 2, "seeds": (0, 1), "batch_size": 128}
 
@@ -16,7 +21,7 @@ def report(tmp_path_factory):
     pytest.importorskip("yw_plugin_rwp")
     pytest.importorskip("yw_plugin_twa")
     out = tmp_path_factory.mktemp("wbench")
-    config = WeightBenchConfig(methods=("sgd", "rwp", "twa"), **TINY)
+    config = WeightBenchConfig(methods=("sgd", "rwp", "twa"), ddp=("rwp",), **TINY)
     return run_weight_bench(config, out, progress=False), out
 
 
@@ -46,7 +51,7 @@ def test_rows_files_and_protocol(report):
 def test_same_seed_same_accuracy(report, tmp_path):
     report, _ = report
     again = run_weight_bench(
-        WeightBenchConfig(methods=("sgd",), ddp=False, **{**TINY, "seeds": (1,)}),
+        WeightBenchConfig(methods=("sgd",), **{**TINY, "seeds": (1,)}),
         tmp_path,
         progress=False,
     )
@@ -70,4 +75,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert main(["bench", "weight-optimizer", "--label-noise", "1.5", "--out", str(out)]) == 2
     assert "--label-noise" in capsys.readouterr().err
     assert main(["bench", "weight-optimizer", "--seeds", "-1", "--out", str(out)]) == 2
+    assert "seeds must be non-negative" in capsys.readouterr().err
+    assert main(["bench", "weight-optimizer", "--ddp", "sgd", "--out", str(out)]) == 2
+    assert "sgd: no distributed mode" in capsys.readouterr().err
     assert not out.exists()

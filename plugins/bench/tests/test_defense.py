@@ -9,13 +9,14 @@ import sys
 import pytest
 import torch
 
+from yw_bench.defense import DefenseBench, DefenseBenchConfig
 from yw_core import cli
-from yw_core.bench import DefenseBenchConfig, run_defense_bench
+from yw_core.bench import run_protocol
 from yw_core.interfaces import Capabilities, Defense, MethodConfig
 from yw_core.registry import Registry
 
 pytest.importorskip("yw_plugin_attacks")
-from yw_plugin_attacks import NES, Bandits, SignHunter, SimBA, Square  # noqa: E402
+from yw_plugin_attacks import NES, Bandits, BiSquare, SignHunter, SimBA, Square, UpSquare  # noqa: E402
 
 SMALL = dict(attacks=("square", "simba"), queries=(10, 50), n=40, device="cpu")
 
@@ -56,13 +57,18 @@ class Trained(Flip):
 
 
 def _registry(*defenses):
-    attacks = [Square, SimBA, NES, Bandits, SignHunter]
+    attacks = [Square, SimBA, NES, Bandits, SignHunter, UpSquare, BiSquare]
     return Registry.from_classes([*defenses, *attacks])
+
+
+def run_defense_bench(config, out, registry=None, progress=False):
+    return run_protocol(DefenseBench, config, out, registry=registry, progress=progress)
 
 
 def _without_timing(report):
     report = json.loads(json.dumps(report))
     report.pop("timing")
+    report["manifest"].pop("wall_seconds")
     return report
 
 
@@ -104,15 +110,18 @@ def test_each_score_based_attack_gets_stronger_with_budget(tmp_path):
     [
         (["--methods", "nosuch"], "unknown method nosuch; known methods: none, flip"),
         (["--attacks", "square,nosuch"], "unknown attack nosuch; known attacks: bandits"),
-        (["--eps", "0"], "eps must be > 0"),
-        (["--eps", "-0.1"], "eps must be > 0"),
+        (["--eps", "0"], "--eps: Input should be greater than 0"),
+        (["--eps", "-0.1"], "--eps: Input should be greater than 0"),
+        (["--n", "many"], "--n: Input should be a valid integer"),
+        (["--overrides", "flip.nosuch=1"], "nosuch"),
+        (["--overrides", "aaa.t=1"], "overrides name aaa, not in this run"),
         (["--queries", "100,-5"], "query budgets must be positive integers"),
         (["--queries", "0"], "query budgets must be positive integers"),
         (["--methods", "trained"], "training-time defenses"),
     ],
 )
 def test_bad_input_fails_with_a_clear_message(args, message, yw_registry, capsys, tmp_path):
-    yw_registry(Flip, Trained, Square, SimBA, NES, Bandits, SignHunter)
+    yw_registry(DefenseBench, Flip, Trained, *_registry().load_all("attack").values())
     code = cli.main(["bench", "defense", *args, "--out", str(tmp_path), "--no-progress"])
     assert code == 2
     assert message in capsys.readouterr().err
@@ -129,7 +138,7 @@ def test_model_with_wrong_output_shape_is_named(tmp_path):
 
 
 def test_cli_prints_the_table(yw_registry, capsys, tmp_path, monkeypatch):
-    yw_registry(Square, SimBA)
+    yw_registry(DefenseBench, Square, SimBA)
     monkeypatch.setattr(sys, "argv", ["yw-core"])
     args = ["bench", "defense", "--attacks", "square", "--queries", "10", "--n", "20"]
     assert cli.main([*args, "--device", "cpu", "--out", str(tmp_path), "--no-progress"]) == 0

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from yw_core.bench_certify import RADII, CertifyBenchConfig, run_certify_bench
+from yw_bench.certify import RADII, CertifyBench, CertifyBenchConfig
+from yw_core.bench import run_protocol
 from yw_core.cli import main
 
 
@@ -13,7 +14,7 @@ def report(tmp_path_factory):
     pytest.importorskip("yw_plugin_some")
     out = tmp_path_factory.mktemp("cbench")
     config = CertifyBenchConfig(epochs=1, heads=2, n0=10, n=100, every=45, batch_size=100)
-    return run_certify_bench(config, out, progress=False), out
+    return run_protocol(CertifyBench, config, out, progress=False), out
 
 
 def test_rows_files_and_metrics(report):
@@ -35,5 +36,5 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert "n0 (200) must not exceed n (100)" in capsys.readouterr().err
     assert main(["bench", "certify", "--sigma", "-1", "--out", str(out)]) == 2
     assert main(["bench", "certify", "--methods", "aaa", "--out", str(out)]) == 2
-    assert "post-hoc" in capsys.readouterr().err
+    assert "aaa: not certified-training defenses" in capsys.readouterr().err
     assert not out.exists()

@@ -4,16 +4,19 @@ import json
 
 import pytest
 
-from yw_core.bench_robust import ATTACKS, COLLAPSE, RobustBenchConfig, run_robust_bench
+from yw_bench.robust_training import ATTACKS, RobustBenchConfig, RobustTrainingBench
+from yw_core.bench import run_protocol
 from yw_core.cli import main
+
+COLLAPSE = "fast-at-2x"
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     pytest.importorskip("yw_plugin_subat")
     out = tmp_path_factory.mktemp("rbench")
-    config = RobustBenchConfig(methods=("fast-at", "subat"), epochs=2, n=40)
-    return run_robust_bench(config, out, progress=False), out
+    config = RobustBenchConfig(methods=("fast-at", "subat"), scaled=("fast-at",), epochs=2, n=40)
+    return run_protocol(RobustTrainingBench, config, out, progress=False), out
 
 
 def test_rows_files_and_accuracies(report):

@@ -1,0 +1,107 @@
+"""Choosing and configuring the methods of a protocol run, from what the methods declare.
+
+A protocol never names a method: it selects by interface and capability (`select`), passes its
+settings (eps, epochs, sigma) through each method's declared `bench_fields` mapping
+(`configure`), applies the user's per-method overrides, and adds the comparison rows a method
+declares as `variants`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from yw_core.registry import PluginError, Registry
+
+INSTALL_HINTS = {  # interface -> the first-party distribution that provides methods of it
+    "attack": "yw-plugin-attacks",
+}
+
+
+def select(
+    protocol,
+    interface: str,
+    names: Iterable[str] | None = None,
+    *,
+    where: Callable[[type], bool] | None = None,
+    why: str = "",
+    builtin: Iterable[str] = (),
+) -> dict[str, type]:
+    """The named methods of `interface` (all installed ones passing `where` when `names` is
+    None), loaded, checked against `where`, and recorded in the run's manifest.
+
+    `builtin` are row names the protocol provides itself (e.g. "none"): accepted, not loaded.
+    An unknown, unusable or unsuitable method is a ValueError naming it and what is known."""
+    registry: Registry = protocol.registry
+    builtin = tuple(builtin)
+    if names is None:
+        found = registry.load_all(interface)
+        chosen = {n: cls for n, cls in found.items() if where is None or where(cls)}
+    else:
+        wanted = [n for n in names if n not in builtin]
+        known = [*builtin, *registry.names(interface)]
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            what = "attack" if interface == "attack" else "method"
+            listed = ", ".join(known) if known else "none installed"
+            hint = INSTALL_HINTS.get(interface)
+            more = f" (pip install {hint})" if hint and not registry.names(interface) else ""
+            raise ValueError(
+                f"unknown {what} {', '.join(unknown)}; known {what}s: {listed}{more}"
+            )
+        chosen = {}
+        for name in wanted:
+            try:
+                chosen[name] = registry.load(name, interface)
+            except PluginError as exc:
+                raise ValueError(str(exc)) from exc
+        unfit = [n for n, cls in chosen.items() if where is not None and not where(cls)]
+        if unfit:
+            raise ValueError(f"{', '.join(unfit)}: {why or 'not suitable for this protocol'}")
+    protocol.used.setdefault(interface, set()).update(chosen)
+    return chosen
+
+
+def configure(
+    cls: type,
+    settings: Mapping[str, Any],
+    *,
+    optional: Iterable[str] = ("progress",),
+    overrides: Mapping[str, Any] | None = None,
+):
+    """Build `cls` with the protocol's `settings` mapped onto its Config, then `overrides`.
+
+    Each setting goes to the Config field the method's `bench_fields` names for it (the field
+    of the same name when it names none; None: the method ignores that setting). A setting
+    whose field the Config lacks is a ValueError, unless the setting is in `optional`."""
+    fields = cls.Config.model_fields
+    mapping = getattr(cls, "bench_fields", {})
+    values: dict[str, Any] = {}
+    for setting, value in settings.items():
+        target = mapping.get(setting, setting)
+        if target is None:
+            continue
+        if target not in fields:
+            if setting in optional and setting not in mapping:
+                continue
+            raise ValueError(
+                f"{cls.name}: the protocol sets {setting!r}, but {cls.__qualname__}.Config has "
+                f"no field {target!r}; add the field, or map the setting in "
+                f"{cls.__qualname__}.bench_fields ({{{setting!r}: 'field' or None}})"
+            )
+        values[target] = value
+    return cls(**values, **dict(overrides or {}))
+
+
+def variants(cls: type) -> dict[str, Any]:
+    """The comparison rows a method declares: {row name: Variant(label, overrides)}."""
+    return dict(getattr(cls, "variants", {}) or {})
+
+
+def check_overrides(overrides: Mapping[str, Mapping[str, Any]], methods: Iterable[str]) -> None:
+    """Per-method Config overrides must name methods of the run (a typo would be ignored)."""
+    stray = sorted(set(overrides) - set(methods))
+    if stray:
+        raise ValueError(
+            f"overrides name {', '.join(stray)}, not in this run: {', '.join(methods) or 'none'}"
+        )

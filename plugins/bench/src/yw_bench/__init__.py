@@ -1,0 +1,1 @@
+"""yw-bench: the first-party benchmark protocols, one module each (entry points in yw.benches)."""
