@@ -14,6 +14,7 @@ from yw_core.bench import (
     Protocol,
     ProtocolConfig,
     Report,
+    check_overrides,
     check_protocol_class,
     configure,
     run_protocol,
@@ -112,6 +113,19 @@ def test_configure_maps_settings_through_bench_fields_and_fails_loudly():
         configure(Noop, {"sigma": 0.5})
     with pytest.raises(ValidationError, match="strength"):
         configure(Noop, {}, overrides={"strength": -1})
+
+
+def test_overrides_are_checked_against_the_methods_configs_before_a_run():
+    methods = {"none": None, "noop": Noop}
+    check_overrides({"noop": {"strength": 2.0}}, methods)
+    with pytest.raises(ValueError, match="overrides name nosuch, not in this run: none, noop"):
+        check_overrides({"nosuch": {"x": 1}}, methods)
+    with pytest.raises(ValueError, match=r"--overrides noop.strength: .*greater than or equal"):
+        check_overrides({"noop": {"strength": -1}}, methods)
+    with pytest.raises(ValueError, match="--overrides noop.no_such: Extra inputs"):
+        check_overrides({"noop": {"no_such": 1}}, methods)
+    with pytest.raises(ValueError, match="none, which has no Config"):
+        check_overrides({"none": {"x": 1}}, methods)
 
 
 def test_select_by_capability_and_errors_name_what_is_known():

@@ -1,4 +1,7 @@
-"""Method classes: config validation, class checks, and the conformance suites on small methods."""
+"""Method classes: config validation, class checks, and the conformance suites on small methods.
+
+Interfaces with no plugin yet have trivial implementations in test_<interface>_contract.py.
+"""
 
 import pytest
 import torch
@@ -11,7 +14,6 @@ from yw_core.interfaces import (
     Capabilities,
     Defense,
     MethodConfig,
-    OODScorer,
     TrainStep,
     WeightOptimizer,
     check_method_class,
@@ -92,25 +94,9 @@ class _PlainStep(TrainStep):
         return loss.detach()
 
 
-class MaxSoftmax(OODScorer):
-    name = "msp-test"
-    summary = "Maximum softmax probability."
-
-    class Config(MethodConfig):
-        pass
-
-    def fit(self, model, id_data, *, runtime):
-        self.model = model
-        return self
-
-    def score(self, x):
-        return self.model(x).softmax(1).amax(1)
-
-
 TestTemperatureConformance = conformance_suite(Temperature)
 TestRandomNoiseConformance = conformance_suite(RandomNoise, norms=("linf",))
 TestPlainSGDConformance = conformance_suite(PlainSGD)
-TestMaxSoftmaxConformance = conformance_suite(MaxSoftmax)
 
 
 def test_bad_config_errors_name_the_field():

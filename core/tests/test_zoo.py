@@ -8,7 +8,7 @@ import torch
 
 from yw_core import zoo
 from yw_core.data import load_dataset, user_cache_dir
-from yw_core.zoo import reference_model, recipe
+from yw_core.zoo import recipe, reference_model
 
 QUICK = {"epochs": 1}  # for tests about the cache file, where accuracy does not matter
 

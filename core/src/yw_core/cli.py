@@ -236,7 +236,9 @@ def cmd_bench(args) -> int:
         summary = cls.summary if cls is not None and entry.status == "ok" else entry.reason
         presets = ",".join(cls.presets) if cls is not None else ""
         status = entry.status if entry.status != "unchecked" else "-"
-        rows.append([entry.name, entry.distribution, entry.version, status, presets or "-", summary])
+        rows.append(
+            [entry.name, entry.distribution, entry.version, status, presets or "-", summary]
+        )
     print(_table(rows, ["PROTOCOL", "DISTRIBUTION", "VERSION", "STATUS", "PRESETS", "SUMMARY"]))
     return 0
 
@@ -252,7 +254,6 @@ def cmd_run_protocol(args) -> int:
     out = args.out or f"yw-bench-{protocol.name}"
     try:
         config = protocol.config(args.preset, **given_values(args, protocol.Config))
-        report = run_protocol(protocol, config, out, progress=not args.no_progress, preset=args.preset)
     except ValidationError as exc:
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else ""
@@ -261,6 +262,13 @@ def cmd_run_protocol(args) -> int:
             print(f"yw-core bench {protocol.name}: {where}{message}", file=sys.stderr)
         return 2
     except ValueError as exc:
+        print(f"yw-core bench {protocol.name}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = run_protocol(
+            protocol, config, out, progress=not args.no_progress, preset=args.preset
+        )
+    except ValueError as exc:  # bad methods, data or combinations, found before writing
         print(f"yw-core bench {protocol.name}: {exc}", file=sys.stderr)
         return 2
     print(protocol.format_table(report), end="")
@@ -279,9 +287,7 @@ def add_bench_parsers(bench: argparse.ArgumentParser, registry=None) -> None:
         p = protocols.add_parser(name, help=cls.summary, description=cls.summary)
         add_config_flags(p, cls.Config)
         if cls.presets:
-            p.add_argument(
-                "--preset", choices=list(cls.presets), help="a named set of settings"
-            )
+            p.add_argument("--preset", choices=list(cls.presets), help="a named set of settings")
         p.add_argument("--out", help=f"output directory (default: yw-bench-{name})")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=cmd_run_protocol, protocol_cls=cls, preset=None)

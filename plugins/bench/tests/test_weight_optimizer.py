@@ -13,6 +13,7 @@ from yw_core.cli import main
 def run_weight_bench(config, out, progress=False):
     return run_protocol(WeightOptimizerBench, config, out, progress=progress)
 
+
 TINY = {"epochs": 2, "seeds": (0, 1), "batch_size": 128}
 
 

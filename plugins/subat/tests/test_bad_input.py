@@ -36,8 +36,8 @@ def test_inputs_outside_the_unit_box():
     [
         # 2 epochs of 2 batches: w0 + 2 x 2 = 5 checkpoints, so k <= 4
         ({"n_components": 5}, r"n_components 5 must be below the 5 checkpoints.*<= 4"),
-        # the paper's k = 80 needs 65 epochs of checkpoints, not 2
-        ({"n_components": None}, r"n_components 80 must be below the 5 checkpoints"),
+        # the paper's k = 80, set explicitly, needs 65 epochs of checkpoints, not 2
+        ({"n_components": 80}, r"n_components 80 must be below the 5 checkpoints"),
         # one batch per epoch: no mid-epoch checkpoint, w0 + 2 = 3
         ({"n_components": 3, "batch_size": 64}, r"below the 3 checkpoints.*of 1 batches"),
     ],

@@ -91,7 +91,8 @@ def test_a_small_step_lowers_the_pairwise_gradient_distance(reference):
     stepped = p - 1e-3 * grad
     after = pair_loss(feature_gradient(f, stepped, weight, bias, target), bounds)
     assert after < before
-    assert bounds_of(feature_gradient(f, p, weight, bias, target))[1] == bounds[1]
+    # the bounds are those of the gradients at p (equal up to float rounding of another path)
+    assert torch.allclose(bounds_of(feature_gradient(f, p, weight, bias, target))[1], bounds[1])
 
 
 def test_sgd_step_matches_torch_sgd_over_several_steps():

@@ -46,9 +46,7 @@ def select(
             listed = ", ".join(known) if known else "none installed"
             hint = INSTALL_HINTS.get(interface)
             more = f" (pip install {hint})" if hint and not registry.names(interface) else ""
-            raise ValueError(
-                f"unknown {what} {', '.join(unknown)}; known {what}s: {listed}{more}"
-            )
+            raise ValueError(f"unknown {what} {', '.join(unknown)}; known {what}s: {listed}{more}")
         chosen = {}
         for name in wanted:
             try:
@@ -98,10 +96,27 @@ def variants(cls: type) -> dict[str, Any]:
     return dict(getattr(cls, "variants", {}) or {})
 
 
-def check_overrides(overrides: Mapping[str, Mapping[str, Any]], methods: Iterable[str]) -> None:
-    """Per-method Config overrides must name methods of the run (a typo would be ignored)."""
+def check_overrides(
+    overrides: Mapping[str, Mapping[str, Any]], methods: Mapping[str, type | None]
+) -> None:
+    """Per-method Config overrides must name methods of the run (a typo would be ignored) and
+    validate against their Config, before anything runs; `methods` maps row names to classes
+    (None for a row the protocol provides itself, which takes no overrides)."""
+    from pydantic import ValidationError
+
     stray = sorted(set(overrides) - set(methods))
     if stray:
         raise ValueError(
             f"overrides name {', '.join(stray)}, not in this run: {', '.join(methods) or 'none'}"
         )
+    for name, values in overrides.items():
+        cls = methods[name]
+        if cls is None:
+            raise ValueError(f"overrides name {name}, which has no Config to override")
+        try:
+            cls.Config(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(map(str, err["loc"]))
+            message = err["msg"].removeprefix("Value error, ")
+            raise ValueError(f"--overrides {name}.{field}: {message}") from None

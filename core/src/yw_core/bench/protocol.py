@@ -145,5 +145,3 @@ def check_protocol_class(cls: Any) -> list[str]:
         except ValidationError as exc:
             problems.append(f"preset {preset!r} does not validate: {exc.errors()[0]['msg']}")
     return problems
-
-

@@ -46,7 +46,11 @@ def run_protocol(
         raise TypeError(f"config must be a {protocol.Config.__qualname__}, not {type(config)}")
     out = Path(out)
     pm = hooks.get_plugin_manager()
-    run_info = {"protocol": protocol.name, "config": config.model_dump(mode="json"), "out": str(out)}
+    run_info = {
+        "protocol": protocol.name,
+        "config": config.model_dump(mode="json"),
+        "out": str(out),
+    }
     protocol.on_result = lambda name, entry: pm.hook.yw_bench_result(
         run=run_info, method_name=name, metrics=entry
     )

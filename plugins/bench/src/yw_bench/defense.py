@@ -8,8 +8,9 @@ so robust accuracy at a smaller budget Q is read off the per-sample query counts
 robust at Q unless it was fooled within Q queries).
 
 The default is a first look in about a minute on a laptop CPU (Square, SimBA and the adaptive
-up-/bi-Square that target AAA, on 200 points to 1,000 queries); `--preset paper` is the full
-protocol (the five score-based attacks to 2,500 queries on 450 points).
+up-/bi-Square that target AAA, on 200 points to 200 queries: 40 s on 2 cores, see
+docs/benchmarks.md); `--preset paper` is the full protocol (the five score-based attacks to
+2,500 queries on 450 points).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class DefenseBenchConfig(ProtocolConfig):
         ("square", "simba", "up-square", "bi-square"),
         description="score-based attacks to run (up-/bi-square: the adaptive attacks on AAA)",
     )
-    queries: tuple[int, ...] = Field((100, 1000), description="query budgets to report")
+    queries: tuple[int, ...] = Field((50, 200), description="query budgets to report")
     dataset: str = Field("digits", description="dataset name (yw_core.data)")
     eps: float | None = Field(None, gt=0, description="L-inf radius; None = the dataset's default")
     norm: Literal["linf", "l2"] = Field("linf", description="threat model")
@@ -231,8 +232,7 @@ class DefenseBench(Protocol):
                 success, queries = raw["success"], raw["queries"]
                 entry["attacks"][attack_name] = {
                     "robust_accuracy": {
-                        str(q): metrics.robust_accuracy(success, queries, q)
-                        for q in config.queries
+                        str(q): metrics.robust_accuracy(success, queries, q) for q in config.queries
                     },
                     "curve": {
                         str(q): metrics.robust_accuracy(success, queries, q)

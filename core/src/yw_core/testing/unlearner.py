@@ -1,0 +1,86 @@
+"""Conformance suite for Unlearner plugins: the promises of `yw_core.interfaces.Unlearner`."""
+
+from __future__ import annotations
+
+import pytest
+
+from yw_core.testing.method import MethodConformance
+
+
+class UnlearnerConformance(MethodConformance):
+    """Unlearning returns a module with the model's output shape, from Datasets or an
+    UnlearningRequest alike; it never modifies the forget or retain data; remaining-data-free
+    methods ignore `retain`; an empty forget set is a clear ValueError. Override `make_forget`
+    and `make_retain` for methods that need other data."""
+
+    def make_forget(self):
+        return self.make_data(8, seed=1)
+
+    def make_retain(self):
+        return self.make_data(16, seed=2)
+
+    def unlearned(self, runtime, forget, retain=None):
+        model = runtime.to(self.make_model())
+        runtime.seed_everything()
+        return self.make().unlearn(model, forget, retain, runtime=runtime)
+
+    def retain_for(self):
+        """What a host passes as retain: nothing to a remaining-data-free method."""
+        return None if self.method.remaining_data_free else self.make_retain()
+
+    def test_unlearn_returns_model_of_the_same_output_shape(self, yw_runtime):
+        import torch
+
+        x = yw_runtime.to(self.make_data(8).tensors[0])
+        shape = yw_runtime.to(self.make_model())(x).shape
+        out = self.unlearned(yw_runtime, self.make_forget(), self.retain_for())
+        assert isinstance(out, torch.nn.Module)
+        assert out(x).shape == shape
+        assert torch.isfinite(out(x)).all()
+
+    def test_accepts_an_unlearning_request(self, yw_runtime):
+        import torch
+
+        from yw_core.interfaces import UnlearningRequest
+
+        x = yw_runtime.to(self.make_data(8).tensors[0])
+        forget, retain = self.make_forget(), self.retain_for()
+        plain = self.unlearned(yw_runtime, forget, retain)(x)
+        request = self.unlearned(yw_runtime, UnlearningRequest(forget, retain))(x)
+        if self.method.capabilities.deterministic:
+            assert torch.allclose(plain, request, rtol=1e-5, atol=1e-6)
+        assert request.shape == plain.shape
+
+    def test_forget_and_retain_data_are_not_modified(self, yw_runtime):
+        import torch
+
+        forget, retain = self.make_forget(), self.make_retain()
+        before = _snapshot(forget), _snapshot(retain)
+        self.unlearned(yw_runtime, forget, retain)
+        for old, new in zip(before, (_snapshot(forget), _snapshot(retain))):
+            assert all(map(torch.equal, old, new)), "unlearn() modified its data"
+
+    def test_remaining_data_free_methods_ignore_retain(self, yw_runtime):
+        import torch
+
+        if not self.method.remaining_data_free:
+            pytest.skip("uses the remaining data")
+        if not self.method.capabilities.deterministic:
+            pytest.skip("not deterministic by its capabilities")
+        x = yw_runtime.to(self.make_data(8).tensors[0])
+        without = self.unlearned(yw_runtime, self.make_forget())(x)
+        with_retain = self.unlearned(yw_runtime, self.make_forget(), self.make_retain())(x)
+        assert torch.allclose(without, with_retain, rtol=1e-5, atol=1e-6)
+
+    def test_empty_forget_set_is_a_clear_value_error(self, yw_runtime):
+        import torch
+        from torch.utils.data import TensorDataset
+
+        empty = TensorDataset(torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))
+        with pytest.raises(ValueError, match="forget"):
+            self.unlearned(yw_runtime, empty, self.retain_for())
+
+
+def _snapshot(dataset) -> list:
+    """Copies of every input and label tensor in the dataset, in order."""
+    return [t.clone() for item in dataset for t in item[:2]]
