@@ -13,9 +13,19 @@ from typing import Any
 
 from yw_core.registry import PluginError, Registry
 
-INSTALL_HINTS = {  # interface -> the first-party distribution that provides methods of it
-    "attack": "yw-plugin-attacks",
-}
+
+def install_hint(interface: str, names: Iterable[str]) -> str:
+    """' (pip install DIST ...)' for the first-party distributions that provide these names
+    under `interface`, from the catalogue (registry.toml); '' when it lists none of them."""
+    from yw_core.catalogue import load_catalogue
+
+    names = set(names)
+    dists = sorted(
+        entry["distribution"]
+        for entry in load_catalogue().values()
+        if any(entry.get("methods", {}).get(n) == interface for n in names)
+    )
+    return f" (pip install {' '.join(dists)})" if dists else ""
 
 
 def select(
@@ -44,9 +54,8 @@ def select(
         if unknown:
             what = "attack" if interface == "attack" else "method"
             listed = ", ".join(known) if known else "none installed"
-            hint = INSTALL_HINTS.get(interface)
-            more = f" (pip install {hint})" if hint and not registry.names(interface) else ""
-            raise ValueError(f"unknown {what} {', '.join(unknown)}; known {what}s: {listed}{more}")
+            hint = install_hint(interface, unknown)
+            raise ValueError(f"unknown {what} {', '.join(unknown)}; known {what}s: {listed}{hint}")
         chosen = {}
         for name in wanted:
             try:

@@ -10,7 +10,8 @@ from yw_core.bench.protocol import Protocol, ProtocolConfig
 
 
 def versions(registry, used: dict[str, set[str]]) -> dict[str, str]:
-    """yw-core's version and that of every distribution providing a method of the run."""
+    """yw-core's version and that of every distribution providing the protocol or a method of
+    the run (`used`: interface -> names)."""
     import yw_core
 
     found = {"yw-core": yw_core.__version__}
@@ -33,8 +34,9 @@ def run_protocol(
     """Run `protocol` with `config`; write results.json, results.txt and its figures into `out`.
 
     Returns the report as written to results.json: manifest (protocol, preset, versions of
-    yw-core and of every distribution whose methods ran, runtime, wall seconds, the files
-    written, and the protocol's own facts), config, results and the protocol's other sections.
+    yw-core, of the protocol's distribution and of every distribution whose methods ran,
+    runtime, wall seconds, the files written, and the protocol's own facts), config, results
+    and the protocol's other sections.
     Nothing is written when the run fails."""
     from yw_core import hooks
     from yw_core.bench.report import write_report
@@ -62,7 +64,7 @@ def run_protocol(
         "manifest": {
             "protocol": protocol.name,
             "preset": preset,
-            "versions": versions(protocol.registry, protocol.used),
+            "versions": versions(protocol.registry, {"bench": {protocol.name}, **protocol.used}),
             "runtime": runtime.describe(),
             "wall_seconds": time.perf_counter() - started,
             **result.manifest,
