@@ -117,21 +117,11 @@ class Protocol(ABC):
 def check_protocol_class(cls: Any) -> list[str]:
     """Problems that make `cls` unusable as a protocol (empty when it is fine); the registry
     marks a `yw.benches` entry broken with them."""
-    from yw_core.interfaces import NAME_PATTERN, check_config_class
+    from yw_core.interfaces.method import check_config_class, check_plugin_identity
 
     if not isinstance(cls, type) or not issubclass(cls, Protocol):
         return [f"{cls!r} is not a subclass of yw_core.bench.Protocol"]
-    problems = []
-    if getattr(cls, "__abstractmethods__", None):
-        missing = ", ".join(sorted(cls.__abstractmethods__))
-        problems.append(f"{cls.__qualname__} leaves abstract methods unimplemented: {missing}")
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        problems.append(f"name {name!r} must match {NAME_PATTERN.pattern}")
-    if not isinstance(getattr(cls, "summary", None), str) or not cls.summary.strip():
-        problems.append("summary must be a non-empty string")
-    if str(cls.api_version).split(".")[0] != API_VERSION.split(".")[0]:
-        problems.append(f"api_version {cls.api_version} does not match yw-core's {API_VERSION}")
+    problems = check_plugin_identity(cls)
     config = getattr(cls, "Config", None)
     if not isinstance(config, type) or not issubclass(config, ProtocolConfig):
         return [*problems, "Config must subclass yw_core.bench.ProtocolConfig"]

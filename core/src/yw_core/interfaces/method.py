@@ -173,6 +173,22 @@ def check_method_class(cls: type, interface_cls: type[Method] | None = None) -> 
     problems = []
     if interface_cls is not None and not issubclass(cls, interface_cls):
         problems.append(f"{cls.__qualname__} does not subclass {interface_cls.__name__}")
+    problems += check_plugin_identity(cls)
+    if cls.paper is not None and not isinstance(cls.paper, Paper):
+        problems.append("paper must be a yw_core.interfaces.Paper or None")
+    if not isinstance(cls.capabilities, Capabilities):
+        problems.append("capabilities must be a yw_core.interfaces.Capabilities")
+    if cls.status not in ("stable", "experimental", "baseline"):
+        problems.append(f"status {cls.status!r} must be stable, experimental or baseline")
+    problems += check_config_class(cls.Config)
+    problems += _check_bench_declarations(cls)
+    return problems
+
+
+def check_plugin_identity(cls: type) -> list[str]:
+    """What every plugin class needs, method or protocol: no abstract methods left, a valid
+    name, a summary, and an api_version whose major part matches yw-core's."""
+    problems = []
     if getattr(cls, "__abstractmethods__", None):
         missing = ", ".join(sorted(cls.__abstractmethods__))
         problems.append(f"{cls.__qualname__} leaves abstract methods unimplemented: {missing}")
@@ -181,16 +197,8 @@ def check_method_class(cls: type, interface_cls: type[Method] | None = None) -> 
         problems.append(f"name {name!r} must match {NAME_PATTERN.pattern}")
     if not isinstance(getattr(cls, "summary", None), str) or not cls.summary.strip():
         problems.append("summary must be a non-empty string")
-    if cls.paper is not None and not isinstance(cls.paper, Paper):
-        problems.append("paper must be a yw_core.interfaces.Paper or None")
-    if not isinstance(cls.capabilities, Capabilities):
-        problems.append("capabilities must be a yw_core.interfaces.Capabilities")
-    if cls.status not in ("stable", "experimental", "baseline"):
-        problems.append(f"status {cls.status!r} must be stable, experimental or baseline")
-    if str(cls.api_version).split(".")[0] != API_VERSION.split(".")[0]:
+    if str(getattr(cls, "api_version", "")).split(".")[0] != API_VERSION.split(".")[0]:
         problems.append(f"api_version {cls.api_version} does not match yw-core's {API_VERSION}")
-    problems += check_config_class(cls.Config)
-    problems += _check_bench_declarations(cls)
     return problems
 
 
