@@ -222,7 +222,10 @@ def plot_validation(report: dict[str, Any]):
     ax.set_ylabel("validation PGD-20 accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    else:  # e.g. only `none`, which does not validate
+        ax.text(0.5, 0.5, "no method recorded validation accuracy", ha="center", va="center")
     cfg = report["config"]
     ax.set_title(f"{cfg['dataset']}, eval eps={cfg['eps']:.3g}")
     return fig

@@ -1,0 +1,24 @@
+"""yw-core's protocol suite for each of yw-bench's protocols: the class rules, every Config field
+a flag with help, presets that validate, and a cheap real run whose files are readable."""
+
+from yw_bench.certify import CertifyBench
+from yw_bench.defense import DefenseBench
+from yw_bench.robust_training import RobustTrainingBench
+from yw_bench.weight_optimizer import WeightOptimizerBench
+from yw_core.testing import protocol_suite
+
+CPU = {"device": "cpu"}
+
+TestDefenseBench = protocol_suite(
+    DefenseBench, smoke={**CPU, "methods": (), "attacks": ("square",), "queries": (10,), "n": 20}
+)
+TestWeightOptimizerBench = protocol_suite(
+    WeightOptimizerBench, smoke={**CPU, "methods": ("sgd",), "epochs": 1, "batch_size": 256}
+)
+TestRobustTrainingBench = protocol_suite(
+    RobustTrainingBench, smoke={**CPU, "methods": (), "epochs": 1, "n": 10}
+)
+TestCertifyBench = protocol_suite(
+    CertifyBench,
+    smoke={**CPU, "methods": (), "epochs": 1, "heads": 2, "n0": 10, "n": 100, "every": 100},
+)
