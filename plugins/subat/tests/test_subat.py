@@ -268,3 +268,10 @@ def test_none_keeps_the_papers_proportions_at_other_sampling_epochs():
     assert SubAT(sample_epochs=30).recipe == (30, 37, 18)
     assert SubAT(sample_epochs=1).recipe == (1, 2, 1)  # k stays below the 3 checkpoints
     assert SubAT(sample_epochs=30, n_components=5, subspace_epochs=2).recipe == (30, 5, 2)
+
+
+def test_the_config_records_the_resolved_recipe():
+    """None is resolved at construction, so results.json shows the k and epochs that ran."""
+    config = SubAT(sample_epochs=30).config
+    assert (config.sample_epochs, config.n_components, config.subspace_epochs) == (30, 37, 18)
+    assert SubAT(**config.model_dump()).config == config  # a recorded config reproduces the run

@@ -141,21 +141,32 @@ class SubAT(Defense):
                 raise ValueError("select='best' needs validation data: set val_fraction > 0")
             return self
 
+        @model_validator(mode="after")
+        def _resolve_recipe(self):
+            """Fill None with the paper's values at its sampling epochs, scaled in proportion
+            at other sampling epochs (k to the 2E + 1 checkpoints, at most their number less
+            one), so the config (and a benchmark's results.json) says what runs."""
+            paper_epochs, paper_k = PAPER_RECIPE[self.sampler]
+            epochs = self.sample_epochs or paper_epochs
+            checkpoints = 2 * epochs + 1
+            k = self.n_components or max(
+                1, min(checkpoints - 1, round(checkpoints * paper_k / (2 * paper_epochs + 1)))
+            )
+            scaled = round(epochs * PAPER_SUBSPACE_EPOCHS / paper_epochs)
+            resolved = {
+                "sample_epochs": epochs,
+                "n_components": k,
+                "subspace_epochs": self.subspace_epochs or max(1, scaled),
+            }
+            for name, value in resolved.items():
+                object.__setattr__(self, name, value)  # frozen model: resolved once, here
+            return self
+
     @property
     def recipe(self) -> tuple[int, int, int]:
-        """(sample_epochs, n_components, subspace_epochs) after filling None: the paper's
-        values at its sampling epochs, scaled in proportion at other sampling epochs (k to the
-        2E + 1 checkpoints, at most their number less one)."""
+        """(sample_epochs, n_components, subspace_epochs), None resolved by the Config."""
         c = self.config
-        paper_epochs, paper_k = PAPER_RECIPE[c.sampler]
-        epochs = c.sample_epochs or paper_epochs
-        checkpoints = 2 * epochs + 1
-        k = c.n_components or max(
-            1, min(checkpoints - 1, round(checkpoints * paper_k / (2 * paper_epochs + 1)))
-        )
-        scaled = round(epochs * PAPER_SUBSPACE_EPOCHS / paper_epochs)
-        subspace = c.subspace_epochs or max(1, scaled)
-        return epochs, k, subspace
+        return c.sample_epochs, c.n_components, c.subspace_epochs
 
     def sampler(self) -> AdversarialTraining:
         """The baseline whose attack and SGD run sample the trajectory."""
