@@ -51,6 +51,20 @@ class SplitClassifier(nn.Module):
         return self.head(self.features(x))
 
 
+def split_parts(model: nn.Module, method: str) -> tuple[nn.Module, nn.Linear]:
+    """(model.features, model.head) for methods that work on penultimate features; a ValueError
+    naming what is missing when the model is not split that way."""
+    features, head = getattr(model, "features", None), getattr(model, "head", None)
+    if not isinstance(features, nn.Module) or not isinstance(head, nn.Linear):
+        raise ValueError(
+            f"{method} needs a classifier split into `.features` (input -> flat embedding, an "
+            "nn.Module) and `.head` (an nn.Linear), as yw_core.models.SplitClassifier; "
+            f"{type(model).__name__} has features={type(features).__name__}, "
+            f"head={type(head).__name__}"
+        )
+    return features, head
+
+
 class GlobalAvgPool(nn.Module):
     """Mean over the spatial dimensions: (N, C, H, W) -> (N, C)."""
 
