@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -39,23 +40,26 @@ def odin(
     temperature: float,
     eps: float,
 ) -> torch.Tensor:
-    """ODIN: x' = x - eps * sign(-grad_x log max softmax(forward(x) / T)), then MSP of
-    forward(x') at T. `forward` maps inputs (pixels or features) to logits; x' is not clipped,
-    as in the ODIN code. Autograd is enabled here, so callers may be under no_grad."""
+    """ODIN: x' = x - eps * sign(grad_x of -log max softmax(forward(x) / T)), then MSP of
+    forward(x') at T. As in the ODIN code, a zero gradient counts as positive (`ge(grad, 0)`)
+    and x' is not clipped. `forward` maps inputs (pixels or features) to logits. Autograd is
+    enabled here, so callers may be under no_grad."""
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
-        log_msp = torch.log_softmax(forward(x) / temperature, dim=1).amax(dim=1)
-        (grad,) = torch.autograd.grad(log_msp.sum(), x)
+        loss = -torch.log_softmax(forward(x) / temperature, dim=1).amax(dim=1)
+        (grad,) = torch.autograd.grad(loss.sum(), x)
     with torch.no_grad():
-        return msp(forward(x.detach() + eps * grad.sign()), temperature)
+        step = torch.where(grad >= 0, 1.0, -1.0).to(x.dtype)
+        return msp(forward(x.detach() - eps * step), temperature)
 
 
 def gradnorm(features: torch.Tensor, head: nn.Linear, temperature: float = 1.0) -> torch.Tensor:
     """GradNorm: the L1 norm of d/dW of sum_c -log softmax(head(z) / T)_c, per sample.
 
     For a linear head that gradient is (C p - 1) z^T / T (p the softmax), so its L1 norm is
-    ||C p - 1||_1 * ||z||_1 / T: computed in closed form, with no backward pass. (The GradNorm
-    code takes the KL to the uniform distribution, which divides this by C: same ranking.)
+    ||C p - 1||_1 * ||z||_1 / T: computed in closed form, with no backward pass. This is the
+    GradNorm code's all-ones target; the paper's KL to the uniform distribution is 1/C of it
+    (the same ranking).
     """
     if not isinstance(head, nn.Linear):
         raise TypeError(f"gradnorm needs an nn.Linear head, not {type(head).__name__}")
@@ -73,8 +77,8 @@ def react_threshold(features: torch.Tensor, percentile: float = 90.0, start_dim:
             f"start_dim must lie in [0, {features.shape[1]}) for {features.shape[1]} features, "
             f"got {start_dim}"
         )
-    values = features[:, start_dim:].flatten().double()
-    return float(torch.quantile(values.cpu(), percentile / 100))
+    values = features[:, start_dim:].detach().cpu().double().numpy()
+    return float(np.percentile(values, percentile))  # torch.quantile stops at 2**24 values
 
 
 def react_clip(features: torch.Tensor, threshold: float, start_dim: int = 0) -> torch.Tensor:
@@ -89,7 +93,7 @@ class Mahalanobis:
     score = -min over classes of the squared Mahalanobis distance (no input preprocessing)."""
 
     def fit(self, features: torch.Tensor, labels: torch.Tensor) -> Mahalanobis:
-        features, labels = features.double(), labels.to(features.device).long()
+        features, labels = _exact(features), labels.to(features.device).long()
         classes = torch.unique(labels)
         if len(classes) < 2:
             raise ValueError(f"Mahalanobis needs at least 2 classes, got {len(classes)}")
@@ -100,13 +104,18 @@ class Mahalanobis:
         return self
 
     def score(self, features: torch.Tensor) -> torch.Tensor:
-        z = features.double()
-        precision, means = self.precision.to(z.device), self.means.to(z.device)
+        z = _exact(features)
+        precision, means = self.precision.to(z), self.means.to(z)
         zp = z @ precision  # d_c(z) = z'Pz - 2 z'P mu_c + mu_c'P mu_c, without an (N, C, D) array
         distances = (
             (zp * z).sum(1, keepdim=True) - 2 * zp @ means.T + ((means @ precision) * means).sum(1)
         )
         return (-distances.amin(1)).to(features.dtype)
+
+
+def _exact(features: torch.Tensor) -> torch.Tensor:
+    """Features in float64 for the covariance algebra (float32 on MPS, which has no float64)."""
+    return features.detach().to(torch.float32 if features.device.type == "mps" else torch.float64)
 
 
 class KNN:

@@ -3,7 +3,21 @@
 import pytest
 
 from yw_core.testing import conformance_suite
-from yw_plugin_baselines import PGDAT, RND, SAM, SWA, FastAT, OutputNoise
+from yw_plugin_baselines import (
+    KNN,
+    MSP,
+    ODIN,
+    PGDAT,
+    RND,
+    SAM,
+    SWA,
+    Energy,
+    FastAT,
+    GradNorm,
+    Mahalanobis,
+    OutputNoise,
+    ReAct,
+)
 
 TestRND = conformance_suite(RND)
 TestOutputNoise = conformance_suite(OutputNoise)
@@ -12,3 +26,10 @@ TestPGDAT = conformance_suite(PGDAT)
 TestSAM = conformance_suite(SAM)
 # the suite's one-step run ends before SWA's start, so finalize warns (tested in test_swa.py)
 TestSWA = conformance_suite(SWA, pytestmark=pytest.mark.filterwarnings("ignore:SWA averaged"))
+TestMSP = conformance_suite(MSP)
+TestODIN = conformance_suite(ODIN)
+TestEnergy = conformance_suite(Energy)
+TestMahalanobis = conformance_suite(Mahalanobis)
+TestKNN = conformance_suite(KNN, config_overrides={"k": 5})  # the suite fits on 32 inputs
+TestGradNorm = conformance_suite(GradNorm)
+TestReAct = conformance_suite(ReAct)

@@ -3,6 +3,7 @@ a flag with help, presets that validate, and a cheap real run whose files are re
 
 from yw_bench.certify import CertifyBench
 from yw_bench.defense import DefenseBench
+from yw_bench.ood import OODBench
 from yw_bench.robust_training import RobustTrainingBench
 from yw_bench.weight_optimizer import WeightOptimizerBench
 from yw_core.testing import protocol_suite
@@ -21,4 +22,7 @@ TestRobustTrainingBench = protocol_suite(
 TestCertifyBench = protocol_suite(
     CertifyBench,
     smoke={**CPU, "methods": (), "epochs": 1, "heads": 2, "n0": 10, "n": 100, "every": 100},
+)
+TestOODBench = protocol_suite(
+    OODBench, smoke={**CPU, "methods": (), "epochs": 1, "ood_sets": ("digits-5-9", "uniform")}
 )
