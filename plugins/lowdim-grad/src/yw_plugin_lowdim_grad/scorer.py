@@ -226,6 +226,10 @@ class LowDimGrad(OODScorer):
             "forward_weight > 0 (an inference; at least 2 inputs)",
         )
 
+        progress: bool = Field(
+            False, description="a tqdm bar over the power iteration's blocks (the long loop)"
+        )
+
         @field_validator("params", mode="before")
         @classmethod
         def _prefixes(cls, value: Any) -> Any:
@@ -296,6 +300,7 @@ class LowDimGrad(OODScorer):
                         block_size=c.block_size,
                         iterations=c.power_iterations,
                         generator=generator,
+                        progress=c.progress,
                     )
                 self.classes = None
             else:

@@ -43,14 +43,21 @@ def pca_basis(
     block_size: int,
     iterations: int,
     generator: torch.Generator,
+    progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(V, σ): V (p x k) with orthonormal columns spanning Φ's top right singular vectors, and
-    the singular values each block found (k,). Ω is drawn on the CPU from `generator`."""
+    the singular values each block found (k,). Ω is drawn on the CPU from `generator`; a tqdm
+    bar over the blocks when `progress`."""
+    from tqdm.auto import tqdm
+
     check_k(k, phi.n, phi.p)
     device = phi.gmap.device
     basis = torch.zeros(phi.p, 0, device=device)
     values = []
-    for start in range(0, k, block_size):
+    starts = range(0, k, block_size)
+    for start in tqdm(
+        starts, desc="lowdim-grad power iteration", unit="block", disable=not progress, leave=False
+    ):
         b = min(block_size, k - start)
         omega = torch.linalg.qr(torch.randn(phi.n, b, generator=generator)).Q.to(device)
         y = _orthonormalise(phi.rmatvec(omega), basis)
