@@ -42,3 +42,16 @@ class OODScorer(Method):
     @abstractmethod
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Scores of shape (N,), higher = more in-distribution."""
+
+
+def check_inputs(name: str, x: Any) -> None:
+    """What every scorer's `score` checks first: a tensor of shape (N, ...) without NaN; the
+    error names the scorer."""
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: inputs must be a tensor, not {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"{name}: inputs must have shape (N, ...), got {tuple(x.shape)}")
+    if torch.isnan(x).any():
+        raise ValueError(f"{name}: inputs contain NaN")

@@ -23,6 +23,7 @@ from torch import nn
 
 from yw_core import ood
 from yw_core.interfaces import Capabilities, MethodConfig, OODScorer, Paper, iter_batches
+from yw_core.interfaces.ood_scorer import check_inputs
 from yw_core.models import eval_mode, split_parts
 from yw_core.runtime import Runtime
 
@@ -57,12 +58,7 @@ class ModelScorer(OODScorer):
         """Scores of shape (N,) on x's device, higher = more in-distribution."""
         if self._model is None:
             raise RuntimeError(f"{self.name}: call fit() before score()")
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{self.name}: inputs must be a tensor, not {type(x).__name__}")
-        if x.dim() < 2:
-            raise ValueError(f"{self.name}: inputs must have shape (N, ...), got {tuple(x.shape)}")
-        if torch.isnan(x).any():
-            raise ValueError(f"{self.name}: inputs contain NaN")
+        check_inputs(self.name, x)
         with eval_mode(self._model), torch.no_grad():
             scores = self._score(self._model, self._runtime.to(x))
         return scores.detach().float().to(x.device)

@@ -24,6 +24,7 @@ from yw_core.interfaces import (
     Variant,
     iter_batches,
 )
+from yw_core.interfaces.ood_scorer import check_inputs
 from yw_core.models import eval_mode, split_parts
 from yw_core.runtime import Runtime
 from yw_plugin_lowdim_grad.ensemble import (
@@ -354,12 +355,7 @@ class LowDimGrad(OODScorer):
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         if self._model is None:
             raise RuntimeError(f"{self.name}: call fit() before score() or transform()")
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{self.name}: inputs must be a tensor, not {type(x).__name__}")
-        if x.dim() < 2:
-            raise ValueError(f"{self.name}: inputs must have shape (N, ...), got {tuple(x.shape)}")
-        if torch.isnan(x).any():
-            raise ValueError(f"{self.name}: inputs contain NaN")
+        check_inputs(self.name, x)
         return self._runtime.to(x)
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
