@@ -9,6 +9,7 @@ from pydantic import Field
 from torch.utils.data import DataLoader, TensorDataset
 
 from yw_core.interfaces import Capabilities, MethodConfig, Paper, Unlearner, UnlearningRequest
+from yw_core.interfaces.unlearner import check_model, forget_set, working_model
 from yw_core.testing import conformance_suite, tiny_dataset
 
 
@@ -45,11 +46,12 @@ class RetainFineTune(Unlearner):
         lr: float = Field(0.05, gt=0.0, le=10.0, description="SGD learning rate")
         epochs: int = Field(1, ge=1, le=100, description="passes over the retain set")
 
-    def unlearn(self, model, forget, retain=None, *, runtime):
+    def unlearn(self, model, forget, retain=None, *, runtime, in_place=False):
         request = UnlearningRequest.of(forget, retain)
         if request.retain is None:
             raise ValueError("fine-tuning needs a retain set")
-        c = self.config
+        check_model(model, request.forget, runtime=runtime, name=self.name)
+        model, c = working_model(model, in_place), self.config
         return _descend(model, request.retain, runtime, lr=c.lr, steps=c.epochs, sign=1.0)
 
 
@@ -67,10 +69,11 @@ class ForgetAscent(Unlearner):
         lr: float = Field(0.01, gt=0.0, le=10.0, description="SGD learning rate")
         steps: int = Field(1, ge=1, le=100, description="passes over the forget set")
 
-    def unlearn(self, model, forget, retain=None, *, runtime):
-        request = UnlearningRequest.of(forget, retain)
-        c = self.config
-        return _descend(model, request.forget, runtime, lr=c.lr, steps=c.steps, sign=-1.0)
+    def unlearn(self, model, forget, retain=None, *, runtime, in_place=False):
+        forget = forget_set(forget)
+        check_model(model, forget, runtime=runtime, name=self.name)
+        model, c = working_model(model, in_place), self.config
+        return _descend(model, forget, runtime, lr=c.lr, steps=c.steps, sign=-1.0)
 
 
 TestRetainFineTuneConformance = conformance_suite(RetainFineTune)
@@ -81,10 +84,10 @@ def test_suite_catches_an_unlearner_that_edits_its_data(yw_runtime):
     class Scribbler(RetainFineTune):
         name = "scribbler"
 
-        def unlearn(self, model, forget, retain=None, *, runtime):
+        def unlearn(self, model, forget, retain=None, *, runtime, in_place=False):
             request = UnlearningRequest.of(forget, retain)
             request.forget.tensors[0].mul_(0.5)  # "augments" the forget set in place
-            return super().unlearn(model, request, runtime=runtime)
+            return super().unlearn(model, request, runtime=runtime, in_place=in_place)
 
     suite = conformance_suite(Scribbler)()
     with pytest.raises(AssertionError, match="modified"):
@@ -95,8 +98,8 @@ def test_suite_catches_an_unlearner_that_reads_retain_while_claiming_not_to(yw_r
     class Peeker(ForgetAscent):
         name = "peeker"
 
-        def unlearn(self, model, forget, retain=None, *, runtime):
-            model = super().unlearn(model, forget, retain, runtime=runtime)
+        def unlearn(self, model, forget, retain=None, *, runtime, in_place=False):
+            model = super().unlearn(model, forget, retain, runtime=runtime, in_place=in_place)
             if retain is not None:  # quietly repairs the model on the remaining data
                 model = _descend(model, retain, runtime, lr=0.05, steps=1, sign=1.0)
             return model
@@ -132,4 +135,46 @@ def test_request_errors_name_the_problem(forget, error, message):
 
 def test_a_bad_retain_set_is_named_as_retain():
     with pytest.raises(ValueError, match="retain set is empty"):
+        UnlearningRequest(tiny_dataset(2), TensorDataset(torch.zeros(0, 2), torch.zeros(0)))
+
+
+def test_suite_catches_an_unlearner_that_trains_the_callers_model(yw_runtime):
+    class InPlace(ForgetAscent):
+        name = "in-place"
+
+        def unlearn(self, model, forget, retain=None, *, runtime, in_place=False):
+            return super().unlearn(model, forget, retain, runtime=runtime, in_place=True)
+
+    suite = conformance_suite(InPlace)()
+    with pytest.raises(AssertionError):
+        suite.test_the_callers_model_is_unchanged_unless_in_place(yw_runtime)
+
+
+def test_check_model_names_each_problem(yw_runtime):
+    from yw_core.testing import tiny_classifier
+
+    forget = tiny_dataset(4)
+    assert check_model(tiny_classifier(), forget, runtime=yw_runtime, name="m") == 4
+    frozen = tiny_classifier().requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        check_model(frozen, forget, runtime=yw_runtime, name="m")
+    with torch.inference_mode():
+        made_in_inference = tiny_classifier()
+    with pytest.raises(ValueError, match="inference_mode"):
+        check_model(made_in_inference, forget, runtime=yw_runtime, name="m")
+    flat = torch.nn.Sequential(tiny_classifier(), torch.nn.Flatten(0))
+    with pytest.raises(ValueError, match=r"\(N, classes\) logits"):
+        check_model(flat, forget, runtime=yw_runtime, name="m")
+
+
+def test_forget_set_never_reads_retain():
+    forget = tiny_dataset(4)
+    assert forget_set(forget) is forget
+    assert forget_set(UnlearningRequest(forget)) is forget
+    with pytest.raises(ValueError, match="forget set is empty"):
+        forget_set(TensorDataset(torch.zeros(0, 2), torch.zeros(0)))
+
+
+def test_an_empty_retain_set_says_the_whole_training_set_was_forgotten():
+    with pytest.raises(ValueError, match="whole training set"):
         UnlearningRequest(tiny_dataset(2), TensorDataset(torch.zeros(0, 2), torch.zeros(0)))

@@ -9,9 +9,10 @@ from yw_core.testing.method import MethodConformance
 
 class UnlearnerConformance(MethodConformance):
     """Unlearning returns a module with the model's output shape, from Datasets or an
-    UnlearningRequest alike; it never modifies the forget or retain data; remaining-data-free
-    methods ignore `retain`; an empty forget set is a clear ValueError. Override `make_forget`
-    and `make_retain` for methods that need other data."""
+    UnlearningRequest alike; it never modifies the forget or retain data, nor the caller's model
+    unless asked to (`in_place=True`); remaining-data-free methods ignore `retain`; an empty
+    forget set and labels outside the model's classes are clear ValueErrors. Override
+    `make_forget` and `make_retain` for methods that need other data."""
 
     def make_forget(self):
         return self.make_data(8, seed=1)
@@ -19,10 +20,10 @@ class UnlearnerConformance(MethodConformance):
     def make_retain(self):
         return self.make_data(16, seed=2)
 
-    def unlearned(self, runtime, forget, retain=None):
-        model = runtime.to(self.make_model())
+    def unlearned(self, runtime, forget, retain=None, model=None, **kw):
+        model = runtime.to(self.make_model()) if model is None else model
         runtime.seed_everything()
-        return self.make().unlearn(model, forget, retain, runtime=runtime)
+        return self.make().unlearn(model, forget, retain, runtime=runtime, **kw)
 
     def retain_for(self):
         """What a host passes as retain: nothing to a remaining-data-free method."""
@@ -79,6 +80,28 @@ class UnlearnerConformance(MethodConformance):
         empty = TensorDataset(torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))
         with pytest.raises(ValueError, match="forget"):
             self.unlearned(yw_runtime, empty, self.retain_for())
+
+    def test_the_callers_model_is_unchanged_unless_in_place(self, yw_runtime):
+        import torch
+
+        model = yw_runtime.to(self.make_model())
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        out = self.unlearned(yw_runtime, self.make_forget(), self.retain_for(), model=model)
+        assert out is not model
+        after = model.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before), "unlearn() changed the model"
+        out = self.unlearned(
+            yw_runtime, self.make_forget(), self.retain_for(), model=model, in_place=True
+        )
+        assert out is model, "in_place=True must train and return the caller's model"
+
+    def test_forget_labels_outside_the_models_classes_are_a_clear_value_error(self, yw_runtime):
+        from torch.utils.data import TensorDataset
+
+        x, y = self.make_forget().tensors[:2]
+        bad = TensorDataset(x, y.clone().fill_(self.num_classes + 3))
+        with pytest.raises(ValueError, match="outside the model's"):
+            self.unlearned(yw_runtime, bad, self.retain_for())
 
 
 def _snapshot(dataset) -> list:
