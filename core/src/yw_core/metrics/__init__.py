@@ -1,9 +1,10 @@
-"""Evaluation metrics: accuracy, robustness under a query budget, calibration, OOD detection and
-randomized-smoothing certification.
+"""Evaluation metrics: accuracy, robustness under a query budget, calibration, OOD detection,
+randomized-smoothing certification and machine unlearning (membership-inference attacks on the
+forget set, Avg.Gap against a retrained model).
 
 Functions take torch tensors (any device) or numpy arrays and return Python floats, ints, dicts and
-lists, ready for JSON. Importing this package loads numpy only; SciPy, matplotlib and torch are
-imported by the functions that need them.
+lists, ready for JSON. Importing this package loads numpy only; SciPy, scikit-learn, matplotlib and
+torch are imported by the functions that need them.
 """
 
 from .calibration import expected_calibration_error, plot_reliability, reliability_bins
@@ -18,21 +19,39 @@ from .smoothing import (
     lower_confidence_bound,
     predict,
 )
+from .unlearning import (
+    MIA_FEATURES,
+    avg_gap,
+    entropy_mia,
+    gaps,
+    mia_efficacies,
+    mia_efficacy,
+    mia_efficacy_from_features,
+    mia_features,
+)
 
 __all__ = [
     "ABSTAIN",
+    "MIA_FEATURES",
     "accuracy",
     "argmax_agreement",
     "aupr_in",
     "aupr_out",
     "auroc",
     "average_certified_radius",
+    "avg_gap",
     "certified_accuracy",
     "certify",
+    "entropy_mia",
     "expected_calibration_error",
     "fpr_at_95",
+    "gaps",
     "logit_distortion",
     "lower_confidence_bound",
+    "mia_efficacies",
+    "mia_efficacy",
+    "mia_efficacy_from_features",
+    "mia_features",
     "ood_metrics",
     "plot_reliability",
     "predict",
