@@ -5,6 +5,7 @@ from yw_bench.certify import CertifyBench
 from yw_bench.defense import DefenseBench
 from yw_bench.ood import OODBench
 from yw_bench.robust_training import RobustTrainingBench
+from yw_bench.unlearn import UnlearnBench
 from yw_bench.weight_optimizer import WeightOptimizerBench
 from yw_core.testing import protocol_suite
 
@@ -25,4 +26,7 @@ TestCertifyBench = protocol_suite(
 )
 TestOODBench = protocol_suite(
     OODBench, smoke={**CPU, "methods": (), "epochs": 1, "ood_sets": ("digits-5-9", "uniform")}
+)
+TestUnlearnBench = protocol_suite(
+    UnlearnBench, smoke={**CPU, "methods": (), "seeds": (0,), "epochs": 1, "settings": ("class",)}
 )
