@@ -173,7 +173,7 @@ def test_available_lists_catalogue_rows_not_installed(site):
     assert "las" not in rows  # yw-plugin-las is installed in the fake site
     # a planned plugin no issue has built yet, so it is installed in no test environment
     assert rows["ugsep"]["install"] == "pip install yw-plugin-ugsep"
-    assert rows["mumis"]["interface"] == "unlearner"
+    assert rows["mimmu"]["interface"] == "unlearner"
 
 
 class _Dist:

@@ -4,19 +4,25 @@ import pytest
 
 from yw_core.testing import conformance_suite
 from yw_plugin_baselines import (
+    FT,
+    GA,
     KNN,
     MSP,
     ODIN,
     PGDAT,
+    RL,
     RND,
     SAM,
     SWA,
     Energy,
     FastAT,
     GradNorm,
+    L1Sparse,
     Mahalanobis,
     OutputNoise,
     ReAct,
+    Retrain,
+    SalUn,
 )
 
 TestRND = conformance_suite(RND)
@@ -33,3 +39,12 @@ TestMahalanobis = conformance_suite(Mahalanobis)
 TestKNN = conformance_suite(KNN, config_overrides={"k": 5})  # the suite fits on 32 inputs
 TestGradNorm = conformance_suite(GradNorm)
 TestReAct = conformance_suite(ReAct)
+
+# unlearners: one epoch in batches of 8 keeps each suite well under a second
+TINY = {"epochs": 1, "batch_size": 8}
+TestRetrain = conformance_suite(Retrain, config_overrides=TINY)
+TestFT = conformance_suite(FT, config_overrides=TINY)
+TestGA = conformance_suite(GA, config_overrides=TINY)
+TestRL = conformance_suite(RL, config_overrides=TINY)
+TestL1Sparse = conformance_suite(L1Sparse, config_overrides=TINY)
+TestSalUn = conformance_suite(SalUn, config_overrides=TINY)

@@ -1,27 +1,34 @@
 """yw-plugin-baselines: the baselines the yw method papers compare against (defenses, weight
-optimizers and OOD scorers)."""
+optimizers, OOD scorers and unlearners)."""
 
 from yw_plugin_baselines.adversarial_training import PGDAT, FastAT
 from yw_plugin_baselines.noise import RND, NoisyModel, OutputNoise
 from yw_plugin_baselines.ood import KNN, MSP, ODIN, Energy, GradNorm, Mahalanobis, ReAct
 from yw_plugin_baselines.sam import SAM, SAMStep
 from yw_plugin_baselines.swa import SWA, SWAStep
+from yw_plugin_baselines.unlearning import FT, GA, RL, L1Sparse, Retrain, SalUn
 
 __all__ = [
     "Energy",
+    "FT",
     "FastAT",
+    "GA",
     "GradNorm",
     "KNN",
+    "L1Sparse",
     "MSP",
     "Mahalanobis",
     "NoisyModel",
     "ODIN",
     "OutputNoise",
     "PGDAT",
+    "RL",
     "RND",
     "ReAct",
+    "Retrain",
     "SAM",
     "SAMStep",
     "SWA",
     "SWAStep",
+    "SalUn",
 ]
