@@ -102,7 +102,7 @@ def test_the_stopping_rule_waits_for_a_dip_to_recover_past_delta():
 def test_the_stopping_rule_stops_and_forgets_class_3_without_the_remaining_data(
     trained, digits, runtime
 ):
-    """At the defaults (δ = 1.3): stopped by the rule, forget accuracy <= 5%, remaining
+    """At the defaults (δ = 2.0): stopped by the rule, forget accuracy <= 5%, remaining
     accuracy within 1 point, S_t at most half of the original's and S_o up by δ at the stop."""
     model, forget, retain = trained
     _, test = digits

@@ -382,6 +382,7 @@ def _pm(r: dict[str, Any], key: str, digits: int = 1) -> str:
 def plot_gap_vs_time(report: dict[str, Any]):
     """Avg.Gap to retrain against unlearning seconds, one panel per setting (lower left is best)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     settings = list(report["results"])
     fig = Figure(figsize=(5.2 * len(settings), 4.0), layout="constrained")
@@ -400,7 +401,15 @@ def plot_gap_vs_time(report: dict[str, Any]):
                 capsize=3,
                 label=name,
             )
+            ax.annotate(
+                name,
+                (r["seconds"], r["avg_gap"]),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on a short range
         ax.set_xlabel("unlearning time (s, log)")
         ax.set_ylabel("Avg.Gap to retrain (points)")
         ax.set_title(f"{report['config']['dataset']}, {setting} forgetting")
