@@ -125,6 +125,63 @@ class Stream:
         top = classes[-1] + 1 if classes else 0
         return cls(batches, num_classes if num_classes is not None else top, starts)
 
+    @classmethod
+    def blurry(
+        cls,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        tasks: int = 5,
+        disjoint: float = 0.5,
+        blurry: float = 0.1,
+        batch_size: int = 32,
+        num_classes: int | None = None,
+        task_ids: bool = False,
+        seed: int = 0,
+    ) -> Stream:
+        """An i-Blurry-N-M stream (Koh et al. 2022; LAS's "general" setting): classes recur.
+
+        A share `disjoint` (N) of the classes, picked with `seed`, appear in one task each
+        (spread evenly over the tasks); every other class has a major task (round robin) that
+        holds its samples except a share `blurry` (M) of them, each moved to another task at
+        random. Each task's samples are shuffled and cut into batches; `task_ids` is off by
+        default: the learner is not told where tasks start.
+        """
+        import torch
+
+        if len(x) != len(y) or y.dim() != 1:
+            raise ValueError(f"x and y must have N rows, got {tuple(x.shape)} and {tuple(y.shape)}")
+        if not 0 <= disjoint <= 1 or not 0 <= blurry < 1:
+            raise ValueError(
+                f"disjoint must be in [0, 1] and blurry in [0, 1), got {disjoint} and {blurry}"
+            )
+        if tasks < 1 or batch_size < 1:
+            raise ValueError(f"tasks and batch_size must be >= 1, got {tasks} and {batch_size}")
+        g = torch.Generator().manual_seed(seed)
+        classes = y.unique()
+        classes = classes[torch.randperm(len(classes), generator=g)].tolist()
+        n_disjoint = round(disjoint * len(classes))
+        home = {c: i * tasks // max(n_disjoint, 1) for i, c in enumerate(classes[:n_disjoint])}
+        home.update({c: i % tasks for i, c in enumerate(classes[n_disjoint:])})
+        task_of = torch.tensor([home[int(c)] for c in y.tolist()], dtype=torch.long)
+        if tasks > 1:
+            moved = torch.isin(y, torch.tensor(classes[n_disjoint:], dtype=y.dtype))
+            moved &= torch.rand(len(y), generator=g) < blurry
+            shift = torch.randint(1, tasks, (len(y),), generator=g)
+            task_of = torch.where(moved, (task_of + shift) % tasks, task_of)
+        batches, starts = [], []
+        for t in range(tasks):
+            (rows,) = (task_of == t).nonzero(as_tuple=True)
+            if not len(rows):
+                raise ValueError(f"task {t} has no samples: use fewer tasks")
+            rows = rows[torch.randperm(len(rows), generator=g)]
+            starts.append(len(batches))
+            for i in range(0, len(rows), batch_size):
+                chunk = rows[i : i + batch_size]
+                batches.append(StreamBatch(x[chunk], y[chunk], t if task_ids else None))
+        top = int(y.max()) + 1
+        return cls(batches, num_classes if num_classes is not None else top, starts)
+
     @property
     def num_tasks(self) -> int:
         return len(self.task_starts)
