@@ -1,6 +1,6 @@
 """Evaluation metrics: accuracy, robustness under a query budget, calibration, OOD detection,
-randomized-smoothing certification and machine unlearning (membership-inference attacks on the
-forget set, Avg.Gap against a retrained model).
+randomized-smoothing certification, continual learning (accuracy matrices) and machine
+unlearning (membership-inference attacks on the forget set, Avg.Gap against a retrained model).
 
 Functions take torch tensors (any device) or numpy arrays and return Python floats, ints, dicts and
 lists, ready for JSON. Importing this package loads numpy only; SciPy, scikit-learn, matplotlib and
@@ -9,6 +9,7 @@ torch are imported by the functions that need them.
 
 from .calibration import expected_calibration_error, plot_reliability, reliability_bins
 from .classification import accuracy, argmax_agreement, logit_distortion
+from .continual import average_accuracy, backward_transfer, forgetting
 from .ood import aupr_in, aupr_out, auroc, fpr_at_95, ood_metrics
 from .robustness import query_stats, robust_accuracy, robust_accuracy_curve, success_rate
 from .smoothing import (
@@ -38,12 +39,15 @@ __all__ = [
     "aupr_in",
     "aupr_out",
     "auroc",
+    "average_accuracy",
     "average_certified_radius",
+    "backward_transfer",
     "avg_gap",
     "certified_accuracy",
     "certify",
     "entropy_mia",
     "expected_calibration_error",
+    "forgetting",
     "fpr_at_95",
     "gaps",
     "logit_distortion",
