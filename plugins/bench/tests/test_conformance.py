@@ -2,6 +2,7 @@
 a flag with help, presets that validate, and a cheap real run whose files are readable."""
 
 from yw_bench.certify import CertifyBench
+from yw_bench.continual import ContinualBench
 from yw_bench.defense import DefenseBench
 from yw_bench.ood import OODBench
 from yw_bench.robust_training import RobustTrainingBench
@@ -29,4 +30,7 @@ TestOODBench = protocol_suite(
 )
 TestUnlearnBench = protocol_suite(
     UnlearnBench, smoke={**CPU, "methods": (), "seeds": (0,), "epochs": 1, "settings": ("class",)}
+)
+TestContinualBench = protocol_suite(
+    ContinualBench, smoke={**CPU, "methods": (), "seeds": (0,), "settings": ("class-il",)}
 )
