@@ -4,9 +4,12 @@ import pytest
 
 from yw_core.testing import conformance_suite
 from yw_plugin_baselines import (
+    ER,
+    ERACE,
     FT,
     GA,
     KNN,
+    MIR,
     MSP,
     ODIN,
     PGDAT,
@@ -16,6 +19,7 @@ from yw_plugin_baselines import (
     SWA,
     Energy,
     FastAT,
+    FineTune,
     GradNorm,
     L1Sparse,
     Mahalanobis,
@@ -48,3 +52,9 @@ TestGA = conformance_suite(GA, config_overrides=TINY)
 TestRL = conformance_suite(RL, config_overrides=TINY)
 TestL1Sparse = conformance_suite(L1Sparse, config_overrides=TINY)
 TestSalUn = conformance_suite(SalUn, config_overrides=TINY)
+
+# online continual learners: the suite's two-task stream of 32 samples
+TestFineTune = conformance_suite(FineTune)
+TestER = conformance_suite(ER)
+TestMIR = conformance_suite(MIR)
+TestERACE = conformance_suite(ERACE)

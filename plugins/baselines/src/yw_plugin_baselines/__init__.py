@@ -1,7 +1,8 @@
 """yw-plugin-baselines: the baselines the yw method papers compare against (defenses, weight
-optimizers, OOD scorers and unlearners)."""
+optimizers, OOD scorers, unlearners and online continual learners)."""
 
 from yw_plugin_baselines.adversarial_training import PGDAT, FastAT
+from yw_plugin_baselines.continual import ER, ERACE, MIR, FineTune
 from yw_plugin_baselines.noise import RND, NoisyModel, OutputNoise
 from yw_plugin_baselines.ood import KNN, MSP, ODIN, Energy, GradNorm, Mahalanobis, ReAct
 from yw_plugin_baselines.sam import SAM, SAMStep
@@ -9,13 +10,17 @@ from yw_plugin_baselines.swa import SWA, SWAStep
 from yw_plugin_baselines.unlearning import FT, GA, RL, L1Sparse, Retrain, SalUn
 
 __all__ = [
+    "ER",
+    "ERACE",
     "Energy",
     "FT",
     "FastAT",
+    "FineTune",
     "GA",
     "GradNorm",
     "KNN",
     "L1Sparse",
+    "MIR",
     "MSP",
     "Mahalanobis",
     "NoisyModel",
