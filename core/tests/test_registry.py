@@ -39,7 +39,9 @@ def site(fake_site):
         {"yw.defenses": {"notamethod": "notamethod_plugin:Thing"}},
         {"notamethod_plugin": "class Thing:\n    pass\n"},
     )
-    fake_site.add("yw-plugin-las", {"yw.defenses": {"las": "temperature_plugin:Temperature"}})
+    fake_site.add(
+        "yw-plugin-tcforecast", {"yw.defenses": {"tcforecast": "temperature_plugin:Temperature"}}
+    )
     fake_site.add(
         "yw-weird",
         {"yw.defenses": {"weird": "temperature_plugin:Temperature"}},
@@ -84,7 +86,7 @@ def test_list_check_classifies_every_failure_and_exits_zero(site):
 
 def test_source_is_first_party_only_for_catalogue_distributions(site):
     rows = site.list_json()
-    assert rows["las"]["source"] == "first-party"
+    assert rows["tcforecast"]["source"] == "first-party"
     filtered = site.run_cli("list", "--interface", "unlearner")
     assert "No yw plugins match" in filtered.stdout
     assert rows["temperature"]["source"] == "third-party"
@@ -170,7 +172,7 @@ def test_freeze_and_interface_filter(site):
 def test_available_lists_catalogue_rows_not_installed(site):
     proc = site.run_cli("list", "--available", "--json")
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert "las" not in rows  # yw-plugin-las is installed in the fake site
+    assert "tcforecast" not in rows  # yw-plugin-tcforecast is installed in the fake site
     # a planned plugin no issue has built yet, so it is installed in no test environment
     assert rows["ugsep"]["install"] == "pip install yw-plugin-ugsep"
     assert rows["mimmu"]["interface"] == "unlearner"
