@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from yw_bench.common import distinct, load_splits, mean_std
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
@@ -65,19 +66,11 @@ class ContinualBenchConfig(ProtocolConfig):
         {}, description="per-method Config overrides, NAME.FIELD=VALUE"
     )
 
-    @field_validator("seeds", "buffer_sizes")
+    @field_validator("seeds", "settings", "buffer_sizes")
     @classmethod
-    def _positive_values(cls, value, info):
-        if not value or any(v < (1 if info.field_name == "buffer_sizes" else 0) for v in value):
-            raise ValueError(f"{info.field_name} must be non-empty and positive, got {list(value)}")
-        return tuple(dict.fromkeys(value))
-
-    @field_validator("settings")
-    @classmethod
-    def _some_settings(cls, value):
-        if not value:
-            raise ValueError("at least one setting is needed: class-il, blurry")
-        return tuple(dict.fromkeys(value))
+    def _distinct(cls, value, info):
+        minimum = {"seeds": 0, "buffer_sizes": 1}.get(info.field_name)
+        return distinct(info.field_name, value, minimum)
 
     @property
     def model_arch(self) -> str:
@@ -86,14 +79,7 @@ class ContinualBenchConfig(ProtocolConfig):
 
 def load_data(config: ContinualBenchConfig):
     """(train, test) TensorDatasets; a ValueError naming missing files or a bad task count."""
-    from yw_core.data import dataset_info, load_dataset
-
-    try:
-        train = load_dataset(config.dataset, "train", seed=config.seeds[0])
-        test = load_dataset(config.dataset, "test", seed=config.seeds[0])
-    except FileNotFoundError as exc:
-        raise ValueError(f"data set {config.dataset}: {exc}") from None
-    classes = dataset_info(config.dataset)["num_classes"]
+    train, test, classes = load_splits(config.dataset, config.seeds[0])
     if classes % config.tasks:
         raise ValueError(f"tasks={config.tasks} must divide the {classes} classes of the data set")
     return train, test
@@ -291,10 +277,10 @@ class ContinualBench(Protocol):
                 [
                     r["method"],
                     "-" if r["buffer_size"] is None else str(r["buffer_size"]),
-                    _pm(r, "average_accuracy"),
-                    _pm(r, "forgetting"),
-                    _pm(r, "last_task_share"),
-                    _pm(r, "ms_per_batch", 2),
+                    mean_std(r, "average_accuracy"),
+                    mean_std(r, "forgetting"),
+                    mean_std(r, "last_task_share"),
+                    mean_std(r, "ms_per_batch", 2),
                 ]
                 for r in by_row.values()
             ]
@@ -310,10 +296,6 @@ class ContinualBench(Protocol):
 
     def figures(self, report: dict[str, Any]) -> dict[str, Any]:
         return {"accuracy_over_stream.png": plot_accuracy_over_stream(report)}
-
-
-def _pm(r: dict[str, Any], key: str, digits: int = 1) -> str:
-    return f"{r[key]:.{digits}f} ± {r[key + '_std']:.{digits}f}"
 
 
 def plot_accuracy_over_stream(report: dict[str, Any]):

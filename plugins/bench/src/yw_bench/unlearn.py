@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from yw_bench.common import distinct, load_splits, mean_std
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
@@ -66,19 +67,11 @@ class UnlearnBenchConfig(ProtocolConfig):
         {}, description="per-method Config overrides, NAME.FIELD=VALUE"
     )
 
-    @field_validator("seeds")
+    @field_validator("seeds", "settings")
     @classmethod
-    def _some_seeds(cls, value):
-        if not value or any(s < 0 for s in value):
-            raise ValueError(f"seeds must be non-negative integers, got {list(value)}")
-        return tuple(dict.fromkeys(value))
-
-    @field_validator("settings")
-    @classmethod
-    def _some_settings(cls, value):
-        if not value:
-            raise ValueError("at least one setting is needed: random, class")
-        return tuple(dict.fromkeys(value))
+    def _distinct(cls, value, info):
+        minimum = {"seeds": 0, "buffer_sizes": 1}.get(info.field_name)
+        return distinct(info.field_name, value, minimum)
 
     @property
     def model_arch(self) -> str:
@@ -87,14 +80,7 @@ class UnlearnBenchConfig(ProtocolConfig):
 
 def load_data(config: UnlearnBenchConfig):
     """(train, test) TensorDatasets; a ValueError naming missing files or a bad forget class."""
-    from yw_core.data import dataset_info, load_dataset
-
-    try:
-        train = load_dataset(config.dataset, "train", seed=config.seeds[0])
-        test = load_dataset(config.dataset, "test", seed=config.seeds[0])
-    except FileNotFoundError as exc:
-        raise ValueError(f"data set {config.dataset}: {exc}") from None
-    classes = dataset_info(config.dataset)["num_classes"]
+    train, test, classes = load_splits(config.dataset, config.seeds[0])
     if "class" in config.settings and config.forget_class >= classes:
         raise ValueError(
             f"forget_class {config.forget_class} is not a class of {config.dataset} "
@@ -350,8 +336,8 @@ class UnlearnBench(Protocol):
                 mark = " *" if r.get("remaining_data_free") else ""
                 rows.append(
                     [name + mark]
-                    + [_pm(r, k) for k in METRICS]
-                    + [_pm(r, "avg_gap"), _pm(r, "paper_gap"), _pm(r, "seconds", 2)]
+                    + [mean_std(r, k) for k in METRICS]
+                    + [mean_std(r, "avg_gap"), mean_std(r, "paper_gap"), mean_std(r, "seconds", 2)]
                     + ([f"{r['rte_ratio']:.2f}x"] if "rte_ratio" in r else ["-"])
                 )
             blocks += columns(header, rows)
@@ -371,12 +357,6 @@ class UnlearnBench(Protocol):
 
     def figures(self, report: dict[str, Any]) -> dict[str, Any]:
         return {"gap_vs_time.png": plot_gap_vs_time(report)}
-
-
-def _pm(r: dict[str, Any], key: str, digits: int = 1) -> str:
-    if key not in r:
-        return "-"
-    return f"{r[key]:.{digits}f} ± {r[key + '_std']:.{digits}f}"
 
 
 def plot_gap_vs_time(report: dict[str, Any]):

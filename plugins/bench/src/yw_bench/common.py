@@ -1,0 +1,33 @@
+"""Small pieces the seeded, multi-setting protocols (unlearn, continual) share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def distinct(name: str, values: tuple, minimum: int | None = None) -> tuple:
+    """`values` without repeats, in order; a ValueError when empty or below `minimum`."""
+    if not values:
+        raise ValueError(f"{name} needs at least one value")
+    if minimum is not None and any(v < minimum for v in values):
+        raise ValueError(f"{name} must be >= {minimum}, got {list(values)}")
+    return tuple(dict.fromkeys(values))
+
+
+def load_splits(dataset: str, seed: int):
+    """(train, test, number of classes) of a dataset; a ValueError naming missing files."""
+    from yw_core.data import dataset_info, load_dataset
+
+    try:
+        train = load_dataset(dataset, "train", seed=seed)
+        test = load_dataset(dataset, "test", seed=seed)
+    except FileNotFoundError as exc:
+        raise ValueError(f"data set {dataset}: {exc}") from None
+    return train, test, dataset_info(dataset)["num_classes"]
+
+
+def mean_std(row: dict[str, Any], key: str, digits: int = 1) -> str:
+    """'mean ± std' of a summarised metric (`key` and `key_std`), '-' when absent."""
+    if key not in row:
+        return "-"
+    return f"{row[key]:.{digits}f} ± {row[key + '_std']:.{digits}f}"
