@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     config = UnlearnBenchConfig(device="cpu")
-    train, test = load_data(config)
+    train, test, _ = load_data(config)
     print("seed  setting  config                          stopped_by  steps     RA     FA     TA")
     for seed in args.seeds:
         runtime = Runtime(device="cpu", seed=seed, distributed=False)

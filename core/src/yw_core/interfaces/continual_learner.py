@@ -112,16 +112,13 @@ class Stream:
         classes = sorted(int(c) for c in y.unique())
         groups = _groups(classes, tasks)
         g = torch.Generator().manual_seed(seed)
-        batches, starts = [], []
+        rows_of_tasks = []
         for t, group in enumerate(groups):
             (rows,) = torch.isin(y, torch.tensor(group, dtype=y.dtype)).nonzero(as_tuple=True)
             if not len(rows):
                 raise ValueError(f"task {t} (classes {list(group)}) has no samples")
-            rows = rows[torch.randperm(len(rows), generator=g)]
-            starts.append(len(batches))
-            for i in range(0, len(rows), batch_size):
-                chunk = rows[i : i + batch_size]
-                batches.append(StreamBatch(x[chunk], y[chunk], t if task_ids else None))
+            rows_of_tasks.append(rows)
+        batches, starts = _cut(x, y, rows_of_tasks, batch_size, task_ids, g)
         top = classes[-1] + 1 if classes else 0
         return cls(batches, num_classes if num_classes is not None else top, starts)
 
@@ -169,16 +166,10 @@ class Stream:
             moved &= torch.rand(len(y), generator=g) < blurry
             shift = torch.randint(1, tasks, (len(y),), generator=g)
             task_of = torch.where(moved, (task_of + shift) % tasks, task_of)
-        batches, starts = [], []
-        for t in range(tasks):
-            (rows,) = (task_of == t).nonzero(as_tuple=True)
-            if not len(rows):
-                raise ValueError(f"task {t} has no samples: use fewer tasks")
-            rows = rows[torch.randperm(len(rows), generator=g)]
-            starts.append(len(batches))
-            for i in range(0, len(rows), batch_size):
-                chunk = rows[i : i + batch_size]
-                batches.append(StreamBatch(x[chunk], y[chunk], t if task_ids else None))
+        rows_of_tasks = [(task_of == t).nonzero(as_tuple=True)[0] for t in range(tasks)]
+        if empty := [t for t, rows in enumerate(rows_of_tasks) if not len(rows)]:
+            raise ValueError(f"task {empty[0]} has no samples: use fewer tasks")
+        batches, starts = _cut(x, y, rows_of_tasks, batch_size, task_ids, g)
         top = int(y.max()) + 1
         return cls(batches, num_classes if num_classes is not None else top, starts)
 
@@ -194,6 +185,21 @@ class Stream:
 
     def __repr__(self) -> str:
         return f"Stream({len(self)} batches, {self.num_tasks} tasks, {self.num_classes} classes)"
+
+
+def _cut(x, y, rows_of_tasks, batch_size: int, task_ids: bool, generator):
+    """(batches, task starts): each task's rows shuffled with `generator`, in task order, cut
+    into StreamBatches of `batch_size` (the last of a task may be smaller)."""
+    import torch
+
+    batches, starts = [], []
+    for t, rows in enumerate(rows_of_tasks):
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        starts.append(len(batches))
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i : i + batch_size]
+            batches.append(StreamBatch(x[chunk], y[chunk], t if task_ids else None))
+    return batches, starts
 
 
 def _groups(classes: list[int], tasks: int | Sequence[Sequence[int]]) -> list[list[int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -31,3 +33,16 @@ def mean_std(row: dict[str, Any], key: str, digits: int = 1) -> str:
     if key not in row:
         return "-"
     return f"{row[key]:.{digits}f} ± {row[key + '_std']:.{digits}f}"
+
+
+def summarise(runs: list[dict[str, Any]], keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """Mean and std over seeds of each of `keys` (None: every float of the first run), skipping
+    runs where a key is None or absent."""
+    keys = [k for k in runs[0] if isinstance(runs[0][k], float)] if keys is None else keys
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if values:
+            out[key] = statistics.fmean(values)
+            out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return out

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from yw_bench.common import distinct, load_splits, mean_std
+from yw_bench.common import distinct, load_splits, mean_std, summarise
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
@@ -34,6 +34,7 @@ from yw_core.bench import (
 
 SETTINGS = ("class-il", "blurry")
 DEFAULT_ARCH = {"digits": "digits-cnn", "cifar10": "resnet18"}
+SUMMARY_KEYS = ("average_accuracy", "forgetting", "last_task_share", "ms_per_batch")
 
 
 class ContinualBenchConfig(ProtocolConfig):
@@ -78,11 +79,12 @@ class ContinualBenchConfig(ProtocolConfig):
 
 
 def load_data(config: ContinualBenchConfig):
-    """(train, test) TensorDatasets; a ValueError naming missing files or a bad task count."""
+    """(train, test, classes): TensorDatasets and the class count; a ValueError naming missing
+    files or a bad task count."""
     train, test, classes = load_splits(config.dataset, config.seeds[0])
     if classes % config.tasks:
         raise ValueError(f"tasks={config.tasks} must divide the {classes} classes of the data set")
-    return train, test
+    return train, test, classes
 
 
 def make_stream(config: ContinualBenchConfig, setting: str, train, seed: int):
@@ -179,7 +181,6 @@ class ContinualBench(Protocol):
         from tqdm.auto import tqdm
 
         from yw_core import metrics
-        from yw_core.data import dataset_info
         from yw_core.runtime import Runtime
 
         found = select(self, "continual_learner", config.methods)
@@ -191,8 +192,7 @@ class ContinualBench(Protocol):
             )
         methods = dict(sorted(found.items()))
         check_overrides(config.overrides, methods)
-        train, test = load_data(config)
-        classes = dataset_info(config.dataset)["num_classes"]
+        train, test, classes = load_data(config)
         rows = [
             (name, size)
             for name, cls in methods.items()
@@ -241,16 +241,12 @@ class ContinualBench(Protocol):
         results: dict[str, Any] = {s: {} for s in runs}
         for setting, by_row in runs.items():
             for label, rs in by_row.items():
-                keys = ("average_accuracy", "forgetting", "last_task_share", "ms_per_batch")
                 entry: dict[str, Any] = {
                     "method": label.split("@")[0],
                     "buffer_size": rs[0]["buffer_size"],
+                    **summarise(rs, SUMMARY_KEYS),
+                    "runs": rs,
                 }
-                for k in keys:
-                    values = [r[k] for r in rs]
-                    entry[k] = statistics.fmean(values)
-                    entry[f"{k}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-                entry["runs"] = rs
                 results[setting][label] = entry
                 self.result(f"{setting}/{label}", entry)
         facts = {

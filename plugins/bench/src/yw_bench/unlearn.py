@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from yw_bench.common import distinct, load_splits, mean_std
+from yw_bench.common import distinct, load_splits, mean_std, summarise
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
@@ -79,14 +79,15 @@ class UnlearnBenchConfig(ProtocolConfig):
 
 
 def load_data(config: UnlearnBenchConfig):
-    """(train, test) TensorDatasets; a ValueError naming missing files or a bad forget class."""
+    """(train, test, classes): TensorDatasets and the class count; a ValueError naming missing
+    files or a bad forget class."""
     train, test, classes = load_splits(config.dataset, config.seeds[0])
     if "class" in config.settings and config.forget_class >= classes:
         raise ValueError(
             f"forget_class {config.forget_class} is not a class of {config.dataset} "
             f"(0..{classes - 1})"
         )
-    return train, test
+    return train, test, classes
 
 
 def split(config: UnlearnBenchConfig, setting: str, train, test, seed: int):
@@ -166,18 +167,6 @@ def fingerprint(model) -> float:
         )
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and std over seeds of every metric, gap and time of a method's runs."""
-    keys = [k for k in runs[0] if isinstance(runs[0][k], float)]
-    out: dict[str, Any] = {}
-    for key in keys:
-        values = [r[key] for r in runs if r.get(key) is not None]
-        if values:
-            out[key] = statistics.fmean(values)
-            out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return out
-
-
 class UnlearnBench(Protocol):
     """Installed unlearners against retraining: accuracy, MIA, gaps to Retrain and run time."""
 
@@ -194,7 +183,6 @@ class UnlearnBench(Protocol):
 
         from tqdm.auto import tqdm
 
-        from yw_core.data import dataset_info
         from yw_core.runtime import Runtime
 
         found = select(self, "unlearner", config.methods)
@@ -206,8 +194,7 @@ class UnlearnBench(Protocol):
             )
         methods = dict(sorted(found.items(), key=lambda kv: (kv[0] != REFERENCE, kv[0])))
         check_overrides(config.overrides, methods)
-        train, test = load_data(config)
-        classes = dataset_info(config.dataset)["num_classes"]
+        train, test, classes = load_data(config)
         recipe = {
             "progress": False,
             "train_epochs": config.epochs,
