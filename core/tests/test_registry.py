@@ -174,7 +174,7 @@ def test_available_lists_catalogue_rows_not_installed(site):
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert "tcforecast" not in rows  # yw-plugin-tcforecast is installed in the fake site
     # a planned plugin no issue has built yet, so it is installed in no test environment
-    assert rows["ugsep"]["install"] == "pip install yw-plugin-ugsep"
+    assert rows["anomalyaid"]["install"] == "pip install yw-plugin-anomalyaid"
     assert rows["mimmu"]["interface"] == "unlearner"
 
 
