@@ -5,6 +5,7 @@ from yw_bench.certify import CertifyBench
 from yw_bench.continual import ContinualBench
 from yw_bench.defense import DefenseBench
 from yw_bench.ood import OODBench
+from yw_bench.rec import RecBench
 from yw_bench.robust_training import RobustTrainingBench
 from yw_bench.unlearn import UnlearnBench
 from yw_bench.weight_optimizer import WeightOptimizerBench
@@ -33,4 +34,16 @@ TestUnlearnBench = protocol_suite(
 )
 TestContinualBench = protocol_suite(
     ContinualBench, smoke={**CPU, "methods": (), "seeds": (0,), "settings": ("class-il",)}
+)
+TestRecBench = protocol_suite(
+    RecBench,
+    smoke={
+        **CPU,
+        "methods": (),
+        "seeds": (0,),
+        "requests": 20,
+        "candidates": 5,
+        "latency_candidates": (1, 3),
+        "latency_repeats": 1,
+    },
 )
