@@ -157,6 +157,8 @@ class RecModel(Method):
 
     Scores are real numbers, higher = more relevant (logits for click models). Both paths check
     their features with `schema.check_features`. The caller seeds, moves and trains the module.
+    Optionally the module offers `w8a16() -> nn.Module`, a copy for serving with int8 weights
+    (UG-Sep's W8A16); `yw-core bench rec` reports that copy as a row of its own.
     """
 
     interface = "rec_model"
