@@ -13,8 +13,8 @@ Serving is timed on the seed's trained models through `serve(user, candidates)`:
 against 1, 100 and 1,000 candidates, the rows interleaved in each repeat so that machine noise
 falls on all alike, the median per row; ratios (and ΔAUC) are to the `reference` row, plain
 RankMixer (`rankmixer`) by default, when it runs. FLOPs per request are counted by torch's
-FlopCounterMode on the same calls (matmuls; element-wise work is not counted); a `+w8a16` row does the same arithmetic as
-its model and is given its model's count.
+FlopCounterMode on the same calls (matmuls; element-wise work is not counted); a `+w8a16` row
+does the same arithmetic as its model and is given its model's count.
 """
 
 from __future__ import annotations
