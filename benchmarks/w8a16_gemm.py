@@ -1,10 +1,11 @@
 """GEMM-level W8A16 timing at UG-Sep's per-token FFN shapes (the paper's Tab. 4 is GEMM-level).
 
-For each shape (M rows, K in, N out) of one token's FFN matrix: the fp32 matmul, our W8A16
-serving path (int8 weights dequantised to the activations' dtype, then the matmul:
-`yw_plugin_ugsep.quant`), and torch's fused int8 weight-only kernel `torch._weight_int8pack_mm`
-with bf16 activations (a private op, timed where this torch has it). M = 1 is the user side of
-a request after UG-Sep (computed once), M = C the item side. Ratios are to fp32 in the same run;
+For each shape (M rows, K in, N out) of one token's FFN matrix: the fp32 matmul, and the two
+matmuls of `yw_plugin_ugsep.quant`'s W8A16: int8 weights dequantised to the activations' dtype,
+then the matmul (what larger batches take), and torch's fused int8 weight-only kernel
+`torch._weight_int8pack_mm` with bf16 activations (what a single row takes on the CPU; a
+private op, timed where this torch has it). M = 1 is the user side of a request after UG-Sep
+(computed once), M = C the item side. Ratios are to fp32 in the same run;
 the ops take turns per round so machine noise falls on all alike.
 
     python benchmarks/w8a16_gemm.py                        # D = 128 (the method's default)
@@ -51,7 +52,7 @@ def main() -> None:
     d = args.width
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads")
     print(
-        f"{'M':>5} {'K':>5} {'N':>5}  {'fp32 us':>9}  {'ours':>9} {'ratio':>6}  "
+        f"{'M':>5} {'K':>5} {'N':>5}  {'fp32 us':>9}  {'dequant':>9} {'ratio':>6}  "
         f"{'fused bf16':>10} {'ratio':>6}"
     )
     g = torch.Generator().manual_seed(0)
@@ -62,7 +63,7 @@ def main() -> None:
             q, scale = quantize_int8(w, reduce_dim=0)
             ops = {
                 "fp32": lambda: x @ w,
-                "ours": lambda: x @ (q.to(x.dtype) * scale),
+                "dequant": lambda: x @ (q.to(x.dtype) * scale),
             }
             if fused:
                 xb, qt, sb = x.bfloat16(), q.t().contiguous(), scale.flatten().bfloat16()
@@ -78,8 +79,8 @@ def main() -> None:
                 else "         -      -"
             )
             print(
-                f"{m:5d} {k:5d} {n:5d}  {med['fp32']:9.1f}  {med['ours']:9.1f} "
-                f"{med['ours'] / med['fp32']:6.2f}  {fused_cols}"
+                f"{m:5d} {k:5d} {n:5d}  {med['fp32']:9.1f}  {med['dequant']:9.1f} "
+                f"{med['dequant'] / med['fp32']:6.2f}  {fused_cols}"
             )
 
 
