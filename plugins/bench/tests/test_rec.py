@@ -163,3 +163,24 @@ def test_unknown_methods_and_overrides_are_errors():
         bench.rows(RecBenchConfig(overrides={"other": {"width": 2}}))
     with pytest.raises(ValueError, match="width"):
         bench.rows(RecBenchConfig(overrides={"dot": {"width": 0}}))
+
+
+def test_movielens_without_its_files_is_a_value_error_naming_recbole(monkeypatch):
+    from yw_bench import rec_data
+    from yw_bench.rec import load_log
+
+    monkeypatch.setattr(rec_data.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match="data movielens: .*recbole"):
+        load_log(RecBenchConfig(data="movielens"), 0)
+
+
+def test_movielens_splits_by_request_when_on_disk():
+    from yw_bench.rec import load_log
+
+    try:
+        train, test = load_log(RecBenchConfig(data="movielens"), 0)
+    except ValueError as exc:
+        pytest.skip(str(exc))
+    assert test.n_requests == round(0.2 * (train.n_requests + test.n_requests))
+    assert len(train) + len(test) == 99_576  # 100,000 ratings less single-rating user-days
+    assert {f.name for f in train.schema.user_fields} >= {"user_id", "age", "gender"}
