@@ -403,10 +403,11 @@ def plot_latency(report: dict[str, Any]):
     colours = colormaps["tab10"]
     fig = Figure(figsize=(10.4, 4.0), layout="constrained")
     ms_ax, ratio_ax = fig.subplots(1, 2)
-    for i, (row, r) in enumerate(report["results"].items()):
+    bases = list(dict.fromkeys(row.removesuffix("+w8a16") for row in report["results"]))
+    for row, r in report["results"].items():
         sizes = [int(c) for c in r["latency_ms"]]
-        style = "--" if row.endswith("+w8a16") else "-"
-        colour = colours(i % 10)
+        style = "--" if row.endswith("+w8a16") else "-"  # a model's int8 copy: its colour, dashed
+        colour = colours(bases.index(row.removesuffix("+w8a16")) % 10)
         ms_ax.plot(sizes, list(r["latency_ms"].values()), "o" + style, color=colour, label=row)
         if r["latency_ratio"]:
             ratio_ax.plot(sizes, list(r["latency_ratio"].values()), "o" + style, color=colour)
