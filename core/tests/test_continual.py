@@ -1,4 +1,4 @@
-"""yw_core.continual's reservoir buffer and MIR retrieval, and the blurry stream."""
+"""yw_core.continual's reservoir buffer, MIR retrieval and replay loop, and the blurry stream."""
 
 from __future__ import annotations
 
@@ -67,3 +67,74 @@ def test_a_blurry_stream_has_disjoint_and_recurring_classes():
     assert all(torch.equal(a.y, b.y) for a, b in zip(stream, again, strict=True))
     with pytest.raises(ValueError, match="blurry"):
         Stream.blurry(x, y, blurry=1.0)
+
+
+def _replay_learner():
+    from pydantic import Field
+
+    from yw_core.continual import ReplayLearner
+    from yw_core.interfaces import MethodConfig
+
+    class Plain(ReplayLearner):
+        name = "plain-replay"
+        summary = "test replay learner"
+
+        class Config(MethodConfig):
+            buffer_size: int = Field(4, ge=1, description="capacity")
+            minibatch_size: int = Field(2, ge=1, description="replay batch")
+
+        def loss(self, x, y, replay):
+            self.replayed.append(0 if replay is None else len(replay[1]))
+            return super().loss(x, y, replay)
+
+    learner = Plain()
+    learner.replayed = []
+    return learner
+
+
+def test_the_replay_loop_steps_replays_and_remembers():
+    from yw_core.interfaces import StreamBatch
+    from yw_core.runtime import Runtime
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 4)
+    learner = _replay_learner()
+    learner.setup(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        num_classes=4,
+        runtime=Runtime(device="cpu", seed=0, distributed=False),
+    )
+    before = model.weight.detach().clone()
+    for step in range(3):
+        batch = StreamBatch(torch.randn(3, 3), torch.tensor([0, 1, step]))
+        assert isinstance(learner.observe(batch), float)
+    assert learner.replayed == [0, 2, 2]  # no replay while the buffer is empty
+    assert len(learner.buffer) == 4 and learner.buffer.seen == 9 and learner.steps == 3
+    assert not torch.equal(model.weight, before)
+    assert learner.predict(torch.randn(5, 3)).shape == (5, 4)
+
+
+def test_the_replay_loop_names_bad_input():
+    from yw_core.interfaces import StreamBatch
+    from yw_core.runtime import Runtime
+
+    learner = _replay_learner()
+    batch = StreamBatch(torch.randn(2, 3), torch.tensor([0, 5]))
+    with pytest.raises(RuntimeError, match=r"call setup\(.*\) first"):
+        learner.observe(batch)
+    model = nn.Linear(3, 4)
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        learner.setup(model, None, num_classes=0, runtime=None)
+    runtime = Runtime(device="cpu", seed=0, distributed=False)
+    learner.setup(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), num_classes=4, runtime=runtime
+    )
+    with pytest.raises(ValueError, match=r"labels 5 are outside the 4 classes \(0\.\.3\)"):
+        learner.observe(batch)
+    with pytest.raises(TypeError, match="StreamBatch"):
+        learner.observe((batch.x, batch.y))
+    with torch.no_grad():
+        model.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="loss is nan"):
+        learner.observe(StreamBatch(torch.randn(2, 3), torch.tensor([0, 1])))

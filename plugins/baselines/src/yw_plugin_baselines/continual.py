@@ -18,21 +18,18 @@ to `setup` (LAS's runs: SGD, lr 0.03, momentum 0, weight decay 0):
 The defaults are those of LAS's official code (K1nght/online_CL_logit_adjusted_softmax, built on
 Mammoth: `--batch_size 32 --minibatch_size 32`, buffer 0.5k on CIFAR-10, MIR's 160 candidates)
 and of Mammoth's `models/er_ace.py` for the ACE mask (aimagelab/mammoth @0d727a7), read, not
-copied. One shared loop (`ReplayLearner.observe`) does every step; the methods differ only in
-`retrieve` (the replay batch) and `loss`.
+copied. One shared loop (`yw_core.continual.ReplayLearner.observe`, which LAS's learners use
+too) does every step; the methods differ only in `retrieve` (the replay batch) and `loss`.
 """
 
 from __future__ import annotations
-
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from yw_core.continual import ReservoirBuffer, mir_retrieve
-from yw_core.interfaces import Capabilities, ContinualLearner, MethodConfig, Paper, StreamBatch
-from yw_core.models import eval_mode
+from yw_core.continual import ReplayLearner, mir_retrieve
+from yw_core.interfaces import Capabilities, MethodConfig, Paper
 
 ER_PAPER = Paper(
     title="On Tiny Episodic Memories in Continual Learning",
@@ -77,88 +74,6 @@ class ReplayConfig(MethodConfig):
         description="replay samples per step (32: LAS's `--minibatch_size`, next to the "
         "stream's `--batch_size 32`, which the host's Stream sets)",
     )
-
-
-class ReplayLearner(ContinualLearner):
-    """The loop every baseline here shares: one optimizer step per incoming batch on
-    `loss(x, y, replay)`, `replay` being `retrieve(x, y)` (None when the learner keeps no
-    memory or the buffer is still empty), then the incoming batch goes into the reservoir.
-
-    Subclasses set `memory` (False: no buffer) and override `retrieve` and `loss`."""
-
-    memory: ClassVar[bool] = True
-
-    def __init__(self, config=None, /, **overrides):
-        super().__init__(config, **overrides)
-        self.model = None
-        self.buffer: ReservoirBuffer | None = None
-
-    def setup(self, model, optimizer, *, num_classes, runtime) -> None:
-        """Bind to the model and optimizer; a fresh buffer whose generator is
-        `runtime.generator(device="cpu")` (same runtime seed, same draws)."""
-        if int(num_classes) < 1:
-            raise ValueError(f"{self.name}: num_classes must be >= 1, got {num_classes}")
-        self.model, self.optimizer, self.runtime = model, optimizer, runtime
-        self.num_classes = int(num_classes)
-        self.steps = 0
-        self.buffer = (
-            ReservoirBuffer(self.config.buffer_size, generator=runtime.generator(device="cpu"))
-            if self.memory
-            else None
-        )
-
-    def observe(self, batch: StreamBatch) -> float:
-        """One online step on `batch` in train mode; returns its loss. Labels at or above
-        num_classes are a ValueError, a NaN or infinite loss a FloatingPointError."""
-        self._check_ready("observe")
-        if not isinstance(batch, StreamBatch):
-            kind = type(batch).__name__
-            raise TypeError(f"{self.name}: observe() takes a StreamBatch, not {kind}")
-        x, y = self.runtime.to((batch.x, batch.y.long()))
-        if bad := sorted({int(c) for c in y[y >= self.num_classes].tolist()}):
-            raise ValueError(
-                f"{self.name}: labels {bad} are not below num_classes={self.num_classes} "
-                "given to setup"
-            )
-        self.model.train()
-        has_replay = self.buffer is not None and len(self.buffer) > 0
-        replay = self.retrieve(x, y) if has_replay else None
-        loss = self.loss(x, y, replay)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{self.name}: loss is {loss.item()} at step {self.steps + 1} (NaN or inf in the "
-                "model, or a learning rate that diverges?)"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        if self.buffer is not None:
-            self.buffer.add(x, y)
-        self.steps += 1
-        return float(loss.detach())
-
-    def retrieve(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The replay batch for incoming (x, y): `minibatch_size` buffer samples, uniformly."""
-        return self.buffer.sample(self.config.minibatch_size)
-
-    def loss(self, x, y, replay) -> torch.Tensor:
-        """Cross-entropy over the incoming batch concatenated with the replay batch."""
-        if replay is not None:
-            x, y = torch.cat([x, replay[0]]), torch.cat([y, replay[1]])
-        return F.cross_entropy(self.model(x), y)
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Detached logits on x's device, every module in eval mode, modes restored after."""
-        self._check_ready("predict")
-        with eval_mode(self.model), torch.no_grad():
-            return self.model(self.runtime.to(x)).detach().to(x.device)
-
-    def _check_ready(self, what: str) -> None:
-        if self.model is None:
-            raise RuntimeError(
-                f"{self.name}: {what}() before setup; call setup(model, optimizer, "
-                "num_classes=..., runtime=...) first"
-            )
 
 
 class FineTune(ReplayLearner):

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from yw_core.continual import ReservoirBuffer, mir_retrieve
-from yw_core.interfaces import Capabilities, ContinualLearner, MethodConfig, Paper, StreamBatch
+from yw_core.continual import ReplayLearner, mir_retrieve
+from yw_core.interfaces import Capabilities, MethodConfig, Paper
 from yw_core.runtime import Runtime
 from yw_plugin_las.prior import LogitAdjuster
 
@@ -72,8 +72,9 @@ class LASConfig(MethodConfig):
     )
 
 
-class _LASBase(ContinualLearner):
-    """The shared step: replay, window prior, adjusted cross-entropy, one optimizer step."""
+class _LASBase(ReplayLearner):
+    """The shared step: replay, window prior, adjusted cross-entropy, one optimizer step (the
+    loop is `yw_core.continual.ReplayLearner`'s)."""
 
     paper = PAPER
     status = "experimental"
@@ -81,86 +82,20 @@ class _LASBase(ContinualLearner):
     bench_fields = {"buffer_size": "buffer_size", "minibatch_size": "minibatch_size"}
     Config = LASConfig
 
-    def __init__(self, config=None, /, **overrides):
-        super().__init__(config, **overrides)
-        self.model: torch.nn.Module | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
-        self.runtime: Runtime | None = None
-        self.num_classes: int | None = None
-        self.buffer: ReservoirBuffer | None = None
-        self.adjuster: LogitAdjuster | None = None
-
     def setup(self, model, optimizer, *, num_classes: int, runtime: Runtime) -> None:
         """Bind to the host's model and optimizer; a fresh buffer (seeded by the runtime) and
         an empty prior window."""
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(
-                f"{self.name}: num_classes must be a positive int, got {num_classes!r}"
-            )
+        super().setup(model, optimizer, num_classes=num_classes, runtime=runtime)
         c = self.config
-        self.model, self.optimizer, self.runtime = model, optimizer, runtime
-        self.num_classes = num_classes
-        self.buffer = ReservoirBuffer(c.buffer_size, generator=runtime.generator(device="cpu"))
         self.adjuster = LogitAdjuster(num_classes, tau=c.tau, window=c.window, eps=c.eps)
 
-    def _check(self, batch: StreamBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.model is None:
-            raise RuntimeError(
-                f"{self.name}: observe() before setup(); call setup(model, optimizer, "
-                "num_classes=..., runtime=...) first"
-            )
-        if not isinstance(batch, StreamBatch):
-            raise TypeError(
-                f"{self.name}: observe() takes a StreamBatch, not {type(batch).__name__}"
-            )
-        y = batch.y
-        if int(y.max()) >= self.num_classes:
-            bad = sorted({int(c) for c in y if int(c) >= self.num_classes})
-            raise ValueError(
-                f"{self.name}: labels {', '.join(map(str, bad))} are outside the "
-                f"{self.num_classes} classes (0..{self.num_classes - 1}) given to setup()"
-            )
-        return self.runtime.to((batch.x, y.long()))
-
-    def _replay(self, x: torch.Tensor, y: torch.Tensor):
-        """The replay batch (x, y), or None while the buffer is empty."""
-        raise NotImplementedError
-
-    def _after_step(self, x: torch.Tensor, y: torch.Tensor, task: int | None) -> None:
-        self.buffer.add(x, y)
-
-    def _before_step(self, task: int | None) -> None:
-        """Hook run before replay (MIR-LAS's task-end buffering)."""
-
-    def observe(self, batch: StreamBatch) -> float:
-        """One LAS step on the stream batch and a replay batch; returns the adjusted loss."""
-        x, y = self._check(batch)
-        self._before_step(batch.task)
-        replay = self._replay(x, y) if len(self.buffer) else None
-        cat_x, cat_y = (
-            (x, y) if replay is None else (torch.cat((x, replay[0])), torch.cat((y, replay[1])))
-        )
-        self.adjuster.update(cat_y)
-        logits = self.model(cat_x)
-        loss = F.cross_entropy(self.adjuster.adjust(logits), cat_y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self._after_step(x, y, batch.task)
-        return float(loss.detach())
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw (unadjusted) logits in eval mode, on x's device; the training mode is restored."""
-        if self.model is None:
-            raise RuntimeError(f"{self.name}: predict() before setup(); call setup(...) first")
-        training = self.model.training
-        self.model.eval()
-        try:
-            logits = self.model(self.runtime.to(x))
-        finally:
-            self.model.train(training)
-        return logits.detach().to(x.device)
+    def loss(self, x, y, replay) -> torch.Tensor:
+        """CE(f(cat) + τ·log(N_t + eps), y) on cat = the stream batch ∪ the replay batch, the
+        window of label counts updated with cat's labels first."""
+        if replay is not None:
+            x, y = torch.cat((x, replay[0])), torch.cat((y, replay[1]))
+        self.adjuster.update(y)
+        return F.cross_entropy(self.adjuster.adjust(self.model(x)), y)
 
 
 class ERLAS(_LASBase):
@@ -171,9 +106,6 @@ class ERLAS(_LASBase):
         "ER-LAS: experience replay whose training logits are shifted by tau*log of the label "
         "counts of the last steps (stream and replay), countering recency bias"
     )
-
-    def _replay(self, x, y):
-        return self.buffer.sample(self.config.minibatch_size)
 
 
 class MIRLASConfig(LASConfig):
@@ -215,7 +147,7 @@ class MIRLAS(_LASBase):
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._task: int | None = None
 
-    def _replay(self, x, y):
+    def retrieve(self, x, y):
         c = self.config
         lr = c.lr if c.lr is not None else float(self.optimizer.param_groups[0]["lr"])
         # the virtual step's loss is plain cross-entropy, as in the official mir_las.py
@@ -223,9 +155,10 @@ class MIRLAS(_LASBase):
             self.model, x, y, self.buffer, lr=lr, candidates=c.mir_candidates, k=c.minibatch_size
         )
 
-    def _before_step(self, task):
+    def before_step(self, batch):
         if self.config.buffer_update != "task":
             return
+        task = batch.task
         if task is None:
             raise ValueError(
                 f"{self.name}: buffer_update='task' needs batches with task ids (batch.task is "
@@ -237,7 +170,7 @@ class MIRLAS(_LASBase):
             self._pending = []
         self._task = task
 
-    def _after_step(self, x, y, task):
+    def remember(self, x, y, batch):
         if self.config.buffer_update == "task":
             self._pending.append((x.detach(), y.detach()))
         else:
