@@ -1,4 +1,4 @@
-"""Small pieces the seeded, multi-setting protocols (unlearn, continual) share."""
+"""Small pieces the seeded, multi-setting protocols (unlearn, continual, rec) share."""
 
 from __future__ import annotations
 
@@ -14,6 +14,22 @@ def distinct(name: str, values: tuple, minimum: int | None = None) -> tuple:
     if minimum is not None and any(v < minimum for v in values):
         raise ValueError(f"{name} must be >= {minimum}, got {list(values)}")
     return tuple(dict.fromkeys(values))
+
+
+def installed_methods(
+    protocol, interface: str, config, *, missing: str, first: str | None = None
+) -> dict[str, type]:
+    """The run's methods of `interface` (every installed one when `config.methods` is None),
+    sorted by name with `first` leading, their `config.overrides` checked; a ValueError
+    `missing` when none is installed."""
+    from yw_core.bench import check_overrides, select
+
+    found = select(protocol, interface, config.methods)
+    if config.methods is None and not found:
+        raise ValueError(missing)
+    methods = dict(sorted(found.items(), key=lambda kv: (kv[0] != first, kv[0])))
+    check_overrides(config.overrides, methods)
+    return methods
 
 
 def load_splits(dataset: str, seed: int):

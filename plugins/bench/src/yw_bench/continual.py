@@ -20,16 +20,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from yw_bench.common import distinct, load_splits, mean_std, summarise
+from yw_bench.common import distinct, installed_methods, load_splits, mean_std, summarise
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
     Report,
-    check_overrides,
     columns,
     configure,
     seeded_model,
-    select,
 )
 
 SETTINGS = ("class-il", "blurry")
@@ -183,15 +181,14 @@ class ContinualBench(Protocol):
         from yw_core import metrics
         from yw_core.runtime import Runtime
 
-        found = select(self, "continual_learner", config.methods)
-        if config.methods is None and not found:
-            raise ValueError(
-                "no continual learner installed; bench continual compares the installed ones "
-                "(entry-point group yw.continual_learners): pip install yw-plugin-las "
-                "yw-plugin-baselines"
-            )
-        methods = dict(sorted(found.items()))
-        check_overrides(config.overrides, methods)
+        methods = installed_methods(
+            self,
+            "continual_learner",
+            config,
+            missing="no continual learner installed; bench continual compares the installed "
+            "ones (entry-point group yw.continual_learners): pip install yw-plugin-las "
+            "yw-plugin-baselines",
+        )
         train, test, classes = load_data(config)
         rows = [
             (name, size)

@@ -25,15 +25,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from yw_bench.common import distinct, mean_std, summarise
+from yw_bench.common import distinct, installed_methods, mean_std, summarise
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
     Report,
-    check_overrides,
     columns,
     configure,
-    select,
     variants,
 )
 
@@ -219,15 +217,14 @@ class RecBench(Protocol):
 
     def rows(self, config: RecBenchConfig):
         """{row: (method name, class, overrides, label)} of every model row to train."""
-        found = select(self, "rec_model", config.methods)
-        if config.methods is None and not found:
-            raise ValueError(
-                "no rec model installed; bench rec compares the installed ones (entry-point "
-                "group yw.rec_models): pip install yw-plugin-ugsep"
-            )
-        first = config.reference
-        methods = dict(sorted(found.items(), key=lambda kv: (kv[0] != first, kv[0])))
-        check_overrides(config.overrides, methods)
+        methods = installed_methods(
+            self,
+            "rec_model",
+            config,
+            missing="no rec model installed; bench rec compares the installed ones (entry-point "
+            "group yw.rec_models): pip install yw-plugin-ugsep",
+            first=config.reference,
+        )
         rows = {}
         for name, cls in methods.items():
             user = dict(config.overrides.get(name, {}))

@@ -22,16 +22,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from yw_bench.common import distinct, load_splits, mean_std, summarise
+from yw_bench.common import distinct, installed_methods, load_splits, mean_std, summarise
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
     Report,
-    check_overrides,
     columns,
     configure,
     seeded_model,
-    select,
 )
 
 SETTINGS = ("random", "class")
@@ -185,15 +183,14 @@ class UnlearnBench(Protocol):
 
         from yw_core.runtime import Runtime
 
-        found = select(self, "unlearner", config.methods)
-        if config.methods is None and not found:
-            raise ValueError(
-                "no unlearner installed; bench unlearn compares the installed unlearners "
-                "(entry-point group yw.unlearners): pip install yw-plugin-mumis "
-                "yw-plugin-baselines"
-            )
-        methods = dict(sorted(found.items(), key=lambda kv: (kv[0] != REFERENCE, kv[0])))
-        check_overrides(config.overrides, methods)
+        methods = installed_methods(
+            self,
+            "unlearner",
+            config,
+            missing="no unlearner installed; bench unlearn compares the installed unlearners "
+            "(entry-point group yw.unlearners): pip install yw-plugin-mumis yw-plugin-baselines",
+            first=REFERENCE,
+        )
         train, test, classes = load_data(config)
         recipe = {
             "progress": False,
