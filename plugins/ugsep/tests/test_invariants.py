@@ -234,7 +234,7 @@ def test_w8a16_serving_is_exact_without_the_fused_kernel(schema, cls, monkeypatc
 @pytest.mark.skipif(not fused_kernel_available(), reason="this torch has no _weight_int8pack_mm")
 def test_the_fused_single_row_path_matches_the_dequantised_one(schema):
     ffn = built(UGSep, schema).w8a16().layers[0].ffn
-    x = torch.randn(1, 3, ffn.q1.shape[1])
+    x = torch.randn(1, 3, ffn.q1.shape[2])  # q1 is (T, out, in)
     for tokens in (slice(0, 3), slice(5, 8)):
         fused = ffn(x, tokens)  # one row: the fused bf16 kernel
         dequantised = PerTokenFFN.forward(ffn, x, tokens)

@@ -7,8 +7,6 @@ adds U:G = 1:1 (the deployed setting) and Information Compensation.
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, model_validator
 
 from yw_core.interfaces import Capabilities, MethodConfig, Paper, RecModel, RecSchema, Variant
@@ -73,13 +71,19 @@ class UGSepConfig(RankMixerConfig):
     )
 
     @property
-    def user_tokens(self) -> int:
+    def ratio(self) -> tuple[int, int]:
+        """(U, G) of `ug_ratio`."""
         u, g = map(int, self.ug_ratio.split(":"))
+        return u, g
+
+    @property
+    def user_tokens(self) -> int:
+        u, g = self.ratio
         return self.tokens * u // (u + g)
 
     @model_validator(mode="after")
     def _ratio_fits(self):
-        u, g = map(int, re.split(":", self.ug_ratio))
+        u, g = self.ratio
         if (self.tokens * u) % (u + g):
             raise ValueError(
                 f"ug_ratio {self.ug_ratio} does not split tokens={self.tokens} into whole "

@@ -103,7 +103,5 @@ class MixerLayer(nn.Module):
         mixed_u = torch.cat([own, xu.new_zeros(1, u, (t - u) * head)], 2)
         mixed_g = torch.cat([hu[:, :, u:].expand(len(xg), -1, -1, -1), hg[:, :, u:]], 1)
         mixed_g = mixed_g.transpose(1, 2).reshape(len(xg), t - u, self.dim)
-        if self.compensate is not None:
-            carried = self.compensate(mixed_u.flatten(1)).view(1, t - u, self.dim)
-            mixed_g = mixed_g + torch.sigmoid(self.gate(mixed_g)) * carried
+        mixed_g = self._compensated(mixed_u, mixed_g)  # W_c·U once, broadcast to C
         return self._finish(mixed_u, xu, slice(0, u)), self._finish(mixed_g, xg, slice(u, t))

@@ -50,21 +50,22 @@ class Int8PerTokenFFN(PerTokenFFN):
         nn.Module.__init__(self)
         q1, s1 = quantize_int8(ffn.w1, reduce_dim=1)  # w1 (T, D, kD): input dim 1
         q2, s2 = quantize_int8(ffn.w2, reduce_dim=1)  # w2 (T, kD, D): input dim 1
-        for name, value in {"q1": q1, "s1": s1, "q2": q2, "s2": s2}.items():
-            self.register_buffer(name, value)
+        # int8 kept once, per token (out, in): the fused kernel's layout; scales (T, 1, out)
+        self.register_buffer("q1", q1.transpose(1, 2).contiguous())
+        self.register_buffer("q2", q2.transpose(1, 2).contiguous())
+        self.register_buffer("s1", s1)
+        self.register_buffer("s2", s2)
         self.register_buffer("b1", ffn.b1.detach().clone())
         self.register_buffer("b2", ffn.b2.detach().clone())
-        # the fused kernel's layout: (out, in) int8 per token, bf16 scales and first bias
-        self.register_buffer("q1_out_in", q1.transpose(1, 2).contiguous(), persistent=False)
-        self.register_buffer("q2_out_in", q2.transpose(1, 2).contiguous(), persistent=False)
+        # the fused kernel's bf16 scales and first bias, converted once
         self.register_buffer("s1_bf16", s1[:, 0].bfloat16().contiguous(), persistent=False)
         self.register_buffer("s2_bf16", s2[:, 0].bfloat16().contiguous(), persistent=False)
         self.register_buffer("b1_bf16", self.b1.bfloat16(), persistent=False)
 
     def weights(self, tokens: slice, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         return (
-            self.q1[tokens].to(dtype) * self.s1[tokens].to(dtype),
-            self.q2[tokens].to(dtype) * self.s2[tokens].to(dtype),
+            self.q1[tokens].transpose(1, 2).to(dtype) * self.s1[tokens].to(dtype),
+            self.q2[tokens].transpose(1, 2).to(dtype) * self.s2[tokens].to(dtype),
         )
 
     def forward(self, x: torch.Tensor, tokens: slice = slice(None)) -> torch.Tensor:
@@ -79,9 +80,9 @@ class Int8PerTokenFFN(PerTokenFFN):
         xb = x.bfloat16()
         out = []
         for i, t in enumerate(ids):
-            h = torch._weight_int8pack_mm(xb[:, i], self.q1_out_in[t], self.s1_bf16[t])
+            h = torch._weight_int8pack_mm(xb[:, i], self.q1[t], self.s1_bf16[t])
             h = F.gelu(h + self.b1_bf16[t])
-            out.append(torch._weight_int8pack_mm(h, self.q2_out_in[t], self.s2_bf16[t]))
+            out.append(torch._weight_int8pack_mm(h, self.q2[t], self.s2_bf16[t]))
         return torch.stack(out, 1).to(x.dtype) + self.b2[tokens]
 
     def dequantisation_error_bound(self) -> tuple[torch.Tensor, torch.Tensor]:
