@@ -1,6 +1,7 @@
 """Evaluation metrics: accuracy, robustness under a query budget, calibration, OOD detection,
-randomized-smoothing certification, continual learning (accuracy matrices) and machine
-unlearning (membership-inference attacks on the forget set, Avg.Gap against a retrained model).
+randomized-smoothing certification, continual learning (accuracy matrices), machine unlearning
+(membership-inference attacks on the forget set, Avg.Gap against a retrained model) and binary
+forecasts (KS, AUC-PR, ROC AUC, Cost = FPR + theta * FNR and its best threshold).
 
 Functions take torch tensors (any device) or numpy arrays and return Python floats, ints, dicts and
 lists, ready for JSON. Importing this package loads numpy only; SciPy, scikit-learn, matplotlib and
@@ -10,6 +11,14 @@ torch are imported by the functions that need them.
 from .calibration import expected_calibration_error, plot_reliability, reliability_bins
 from .classification import accuracy, argmax_agreement, logit_distortion
 from .continual import average_accuracy, backward_transfer, forgetting
+from .forecast import (
+    average_precision,
+    best_threshold,
+    cost,
+    ks_statistic,
+    precision_recall_f1,
+    roc_auc,
+)
 from .ood import aupr_in, aupr_out, auroc, fpr_at_95, ood_metrics
 from .robustness import query_stats, robust_accuracy, robust_accuracy_curve, success_rate
 from .smoothing import (
@@ -41,15 +50,19 @@ __all__ = [
     "auroc",
     "average_accuracy",
     "average_certified_radius",
+    "average_precision",
     "backward_transfer",
     "avg_gap",
+    "best_threshold",
     "certified_accuracy",
     "certify",
+    "cost",
     "entropy_mia",
     "expected_calibration_error",
     "forgetting",
     "fpr_at_95",
     "gaps",
+    "ks_statistic",
     "logit_distortion",
     "lower_confidence_bound",
     "mia_efficacies",
@@ -58,10 +71,12 @@ __all__ = [
     "mia_features",
     "ood_metrics",
     "plot_reliability",
+    "precision_recall_f1",
     "predict",
     "query_stats",
     "reliability_bins",
     "robust_accuracy",
     "robust_accuracy_curve",
+    "roc_auc",
     "success_rate",
 ]
