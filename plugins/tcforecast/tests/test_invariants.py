@@ -168,3 +168,26 @@ def test_each_variant_fits_and_scores(variant, synth, fast):
     forecaster = TCForecast(**{**fast, **overrides}).fit(synth.records)
     query = Records({"year": [2022], "a": ["A01B"], "b": ["C12N"]})
     assert torch.isfinite(forecaster.predict(query)).all()
+
+
+def test_opportunities_rank_the_firms_pairs_and_topics(fitted, synth):
+    report = fitted.opportunities(synth.focal_firm, pairs=2)
+    assert report["firm"] == synth.focal_firm and report["year"] == 2022
+    assert report["judge"] == "formula (not an LLM)" and report["is_llm"] is False
+    assert len(report["pairs"]) == 2
+    kinds = "III II I".split()
+    order = [(not p["predicted"], kinds.index(p["type"]), -p["score"]) for p in report["pairs"]]
+    assert order == sorted(order)  # predicted first, then type III, II, I, then score
+    scores = [t["score"] for t in report["topics"]]
+    assert scores == sorted(scores, reverse=True) and scores
+    assert all(0 <= t["develop"] <= 10 and 0 <= t["fusion"] <= 1 for t in report["topics"])
+    assert report["agreement"] == pytest.approx(1.0)  # the formula judge restates the formula
+    pairs = {tuple(p["pair"]) for p in report["pairs"]}
+    assert {tuple(t["pair"]) for t in report["topics"]} <= pairs
+    import json
+
+    json.dumps(report)  # plain data
+    with pytest.raises(ValueError, match="firm 'Nobody' has no patent"):
+        fitted.opportunities("Nobody")
+    with pytest.raises(RuntimeError, match="fit"):
+        TCForecast().opportunities(synth.focal_firm)

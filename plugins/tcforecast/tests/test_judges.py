@@ -2,8 +2,8 @@
 
 import json
 import math
+import sys
 
-import llm
 import pytest
 
 from yw_core.interfaces import Records
@@ -17,6 +17,12 @@ from yw_plugin_tcforecast.judges import (
     spearman,
 )
 from yw_plugin_tcforecast.opportunities import Opportunity
+
+try:
+    import llm
+except ImportError:  # without the [llm] extra, the LLM judge's tests skip
+    llm = None
+needs_llm = pytest.mark.skipif(llm is None, reason="pip install 'yw-plugin-tcforecast[llm]'")
 
 
 def opportunity(k: int, score: float) -> Opportunity:
@@ -47,17 +53,20 @@ CONTEXT = {
 }
 
 
-class FakeJudge(llm.Model):
-    """An `llm` model that answers a canned text and remembers its prompts."""
+def fake_model(answer: str):
+    """An `llm` model with id "fake-judge" that answers `answer` and remembers its prompts."""
 
-    model_id = "fake-judge"
+    class FakeJudge(llm.Model):
+        model_id = "fake-judge"
 
-    def __init__(self, answer: str):
-        self.answer, self.prompts = answer, []
+        def __init__(self):
+            self.prompts = []
 
-    def execute(self, prompt, stream, response, conversation):
-        self.prompts.append((prompt.prompt, prompt.system))
-        yield self.answer
+        def execute(self, prompt, stream, response, conversation):
+            self.prompts.append((prompt.prompt, prompt.system))
+            yield answer
+
+    return FakeJudge()
 
 
 def test_formula_judge_is_offline_deterministic_and_agrees():
@@ -80,12 +89,13 @@ def test_spearman():
         ranking_agreement(OPS, [Judgement(5.0, "")])
 
 
+@needs_llm
 def test_llm_judge_parses_fenced_json_and_clips():
     items = [
         {"index": i + 1, "score": s, "rationale": f"r{i}"} for i, s in enumerate([7, 12, 1, 0])
     ]
     answer = f"<think>hmm [draft]</think>Here you are:\n```json\n{json.dumps(items)}\n```\nDone."
-    model = FakeJudge(answer)
+    model = fake_model(answer)
     judge = LLMJudge(model, system="be brief")
     assert judge.is_llm and "fake-judge" in judge.name
     out = judge.judge(OPS, CONTEXT)
@@ -100,6 +110,7 @@ def test_llm_judge_parses_fenced_json_and_clips():
     assert "G08B-2 [iot, gateway]" in prompt and "formula score 6.10/10" in prompt
 
 
+@needs_llm
 def test_llm_judge_rejects_unusable_answers():
     for answer, why in [
         ("I cannot rank these.", "no JSON list"),
@@ -108,12 +119,13 @@ def test_llm_judge_rejects_unusable_answers():
         ("[1, 2", "no JSON list"),
     ]:
         with pytest.raises(ValueError, match=f"'fake-judge'.*{why}"):
-            LLMJudge(FakeJudge(answer)).judge(OPS, CONTEXT)
+            LLMJudge(fake_model(answer)).judge(OPS, CONTEXT)
     with pytest.raises(ValueError, match="I cannot rank"):
-        LLMJudge(FakeJudge("I cannot rank these.")).judge(OPS, CONTEXT)
-    assert LLMJudge(FakeJudge("nothing")).judge([], CONTEXT) == []
+        LLMJudge(fake_model("I cannot rank these.")).judge(OPS, CONTEXT)
+    assert LLMJudge(fake_model("nothing")).judge([], CONTEXT) == []
 
 
+@needs_llm
 def test_llm_judge_unknown_model_id(tmp_path, monkeypatch):
     monkeypatch.setenv("LLM_USER_PATH", str(tmp_path))  # llm's config dir, not the user's
     with pytest.raises(ValueError, match="no-such-judge"):
@@ -123,3 +135,9 @@ def test_llm_judge_unknown_model_id(tmp_path, monkeypatch):
 def test_evidence_texts_is_the_rag_context():
     records = Records({"id": ["p0", "p1", "p9"], "text": ["a", "b", "c"]})
     assert evidence_texts(records, OPS[:1]) == {"p0": "a", "p9": "c"}
+
+
+def test_llm_judge_without_the_extra_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llm", None)  # import llm now raises ImportError
+    with pytest.raises(ImportError, match=r"yw-plugin-tcforecast\[llm\]"):
+        LLMJudge("any-model")

@@ -110,6 +110,14 @@ class TCForecast(Forecaster):
         "tcforecast-text": Variant(
             label="text features only (F3)", overrides={"features": ("text",)}
         ),
+        "tcforecast-bib+network": Variant(
+            label="bibliometric and network features (F1+F2)",
+            overrides={"features": ("bibliometric", "network")},
+        ),
+        "tcforecast-bib+text": Variant(
+            label="bibliometric and text features (F1+F3)",
+            overrides={"features": ("bibliometric", "text")},
+        ),
         "tcforecast-no-imbalance": Variant(
             label="no imbalance handling (no resampling, no weights)", overrides={"sampler": "none"}
         ),
