@@ -251,3 +251,12 @@ def test_clear_errors(patents, embed):
         topic_opportunities(patents, embed, ("F24F", "F24F"), "Acme", YEAR)
     with pytest.raises(ValueError, match="text"):
         topic_opportunities(Records({"id": ["a"], "year": [2000]}), embed, ("A", "B"), "x", YEAR)
+
+
+def test_topic_terms_drop_patent_boilerplate():
+    from yw_plugin_tcforecast.opportunities import topic_terms
+
+    texts = ["method apparatus smoke alarm", "system comprising smoke sensor", "fan duct"]
+    terms = topic_terms(texts, np.array([0, 0, 1]))
+    assert terms[0][:1] == ["smoke"] and not {"method", "apparatus", "system"} & set(terms[0])
+    assert set(terms[1]) == {"fan", "duct"}

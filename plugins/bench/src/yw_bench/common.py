@@ -32,6 +32,22 @@ def installed_methods(
     return methods
 
 
+def method_rows(methods: dict[str, type], config) -> dict[str, tuple]:
+    """{row: (method name, class, overrides, label)}: each method with the user's
+    `config.overrides`, then (when `config.variants`) each comparison row it declares, with the
+    variant's overrides on top of the user's."""
+    from yw_core.bench import variants
+
+    rows = {}
+    for name, cls in methods.items():
+        user = dict(config.overrides.get(name, {}))
+        rows[name] = (name, cls, user, cls.summary)
+        if config.variants:
+            for row, variant in variants(cls).items():
+                rows[row] = (name, cls, {**user, **variant.overrides}, variant.label)
+    return rows
+
+
 def load_splits(dataset: str, seed: int):
     """(train, test, number of classes) of a dataset; a ValueError naming missing files."""
     from yw_core.data import dataset_info, load_dataset

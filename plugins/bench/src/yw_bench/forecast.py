@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from yw_bench.common import distinct, installed_methods, mean_std, summarise
-from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure, variants
+from yw_bench.common import distinct, installed_methods, mean_std, method_rows, summarise
+from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure
 
 METRICS = ("auc", "aupr", "ks", "cost", "precision", "recall", "f1", "fit_seconds")
 THRESHOLD_METRICS = ("cost", "precision", "recall", "f1")
@@ -158,14 +158,7 @@ class ForecastBench(Protocol):
             "(entry-point group yw.forecasters): pip install yw-plugin-tcforecast",
             first=config.reference,
         )
-        rows = {}
-        for name, cls in methods.items():
-            user = dict(config.overrides.get(name, {}))
-            rows[name] = (name, cls, user, cls.summary)
-            if config.variants:
-                for row, variant in variants(cls).items():
-                    rows[row] = (name, cls, {**user, **variant.overrides}, variant.label)
-        return rows
+        return method_rows(methods, config)
 
     def run(self, config: ForecastBenchConfig, *, runtime, progress: bool) -> Report:
         import numpy as np
@@ -262,7 +255,11 @@ class ForecastBench(Protocol):
             for row, r in report["results"].items()
         ]
         labels = [f"  {row}: {r['label']}" for row, r in report["results"].items()]
-        lines = [title, "", *columns(header, table), "", "rows:", *labels]
+        notes = [
+            "Cost, precision, recall, F1: at the row's own threshold; fit s: fit and predict "
+            "(tcforecast computes a seed's features once, in its first row, and reuses them)",
+        ]
+        lines = [title, "", *columns(header, table), "", *notes, "", "rows:", *labels]
         if opp := report.get("opportunities"):
             lines += ["", *format_opportunities(opp)]
         return "\n".join(lines) + "\n"

@@ -25,14 +25,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from yw_bench.common import distinct, installed_methods, mean_std, summarise
+from yw_bench.common import distinct, installed_methods, mean_std, method_rows, summarise
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
     Report,
     columns,
     configure,
-    variants,
 )
 
 SIZES = ("tokens", "width", "layers")
@@ -225,14 +224,7 @@ class RecBench(Protocol):
             "group yw.rec_models): pip install yw-plugin-ugsep",
             first=config.reference,
         )
-        rows = {}
-        for name, cls in methods.items():
-            user = dict(config.overrides.get(name, {}))
-            rows[name] = (name, cls, user, cls.summary)
-            if config.variants:
-                for row, variant in variants(cls).items():
-                    rows[row] = (name, cls, {**user, **variant.overrides}, variant.label)
-        return rows
+        return method_rows(methods, config)
 
     def run(self, config: RecBenchConfig, *, runtime, progress: bool) -> Report:
         import torch

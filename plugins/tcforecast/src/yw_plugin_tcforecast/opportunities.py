@@ -30,6 +30,11 @@ DIMENSIONS = {
 }
 SCALE = 10.0  # alpha: Develop spans [0, 10], each of the four dimensions [0, 2.5]
 PATENT_COLUMNS = ("id", "year", "assignee", "ipc", "cited", "text")
+# words of every patent's title and claims, which say nothing of a topic
+BOILERPLATE = frozenset(
+    ("method", "methods", "system", "systems", "device", "devices", "apparatus", "unit", "units")
+    + ("module", "modules", "assembly", "means", "thereof", "wherein", "comprising", "said")
+)
 ALL_CODES = "*"  # firm_code of a type-I pair: the firm's whole portfolio
 
 
@@ -303,16 +308,17 @@ def topic_terms(texts: Sequence[str], labels: np.ndarray, n: int = 5) -> list[li
 
     The topic's texts are joined into one document. A word t of topic c weighs
     tf_{t,c} * log(1 + A / f_t), where tf is L1-normalised per topic, A is the mean word
-    count per topic and f_t is t's count over all topics. English stop words are dropped, and
-    a tie goes to the alphabetically first word.
+    count per topic and f_t is t's count over all topics. English stop words and patent
+    boilerplate (`BOILERPLATE`: "method", "apparatus", "comprising", ...) are dropped, and a tie
+    goes to the alphabetically first word.
     """
-    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
     labels = np.asarray(labels, dtype=int)
     m = int(labels.max()) + 1 if len(labels) else 0
     docs = [" ".join(t for t, lab in zip(texts, labels) if lab == c) for c in range(m)]
     try:
-        vectorizer = CountVectorizer(stop_words="english")
+        vectorizer = CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | BOILERPLATE))
         counts = vectorizer.fit_transform(docs).toarray().astype(float)
     except ValueError:  # no words left
         return [[] for _ in range(m)]
