@@ -30,7 +30,7 @@ from yw_bench.common import distinct, installed_methods, mean_std, method_rows, 
 from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure
 
 METRICS = ("auc", "aupr", "ks", "cost", "precision", "recall", "f1", "fit_seconds")
-THRESHOLD_METRICS = ("cost", "precision", "recall", "f1")
+TOPIC_ROWS = 10  # topic pairs shown in the table
 
 
 class ForecastBenchConfig(ProtocolConfig):
@@ -293,11 +293,13 @@ def format_opportunities(opp: dict[str, Any]) -> list[str]:
             f"{t['score']:.2f}",
             f"{t['judge_score']:.1f}",
         ]
-        for t in opp["topics"]
+        for t in opp["topics"][:TOPIC_ROWS]
     ]
     if topic_rows:
         header = ["topic pair", "terms (firm | target)", "fusion", "develop", "score", "judge"]
         lines += ["", *columns(header, topic_rows)]
+        if len(opp["topics"]) > TOPIC_ROWS:
+            lines.append(f"(the best {TOPIC_ROWS} of {len(opp['topics'])}; all in results.json)")
     return lines
 
 
