@@ -28,9 +28,9 @@ def test_bad_config_values_name_the_field(overrides, field):
         TCForecast(**overrides)
 
 
-def test_keep_beyond_the_base_models(synth):
+def test_keep_beyond_the_base_models():
     with pytest.raises(ValueError, match="keep=4 exceeds the 3 base_models"):
-        TCForecast(base_models=("rf", "knn", "mlp"), keep=4).fit(synth.records)
+        TCForecast(base_models=("rf", "knn", "mlp"), keep=4)
 
 
 def with_column(records, name, values):

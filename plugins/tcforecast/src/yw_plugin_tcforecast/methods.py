@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from yw_core.interfaces import Capabilities, Forecaster, MethodConfig, Paper, Records, Variant
 from yw_core.patents import REQUIRED, check_patents, ipc_subclass
@@ -30,8 +30,10 @@ PAPER = Paper(
     venue="arXiv",
     arxiv_id="2604.00803",
 )
-STEP1 = ("window", "text_dim", "topics", "coverage_threshold", "node2vec_dim", "katz_beta")
-STEP1 += ("rwr_restart", "lp_epsilon", "fuser_epochs", "seed")
+STEP1 = (  # the settings step 1 (features, text model, fusers) depends on
+    *("window", "text_dim", "topics", "coverage_threshold", "node2vec_dim", "katz_beta"),
+    *("rwr_restart", "lp_epsilon", "fuser_epochs", "seed"),
+)
 
 
 class TCForecastConfig(MethodConfig):
@@ -86,6 +88,12 @@ class TCForecastConfig(MethodConfig):
     def _distinct(cls, value):
         return tuple(dict.fromkeys(value))
 
+    @model_validator(mode="after")
+    def _keep_fits(self):
+        if self.keep > len(self.base_models):
+            raise ValueError(f"keep={self.keep} exceeds the {len(self.base_models)} base_models")
+        return self
+
 
 class TCForecast(Forecaster):
     """Which IPC code pairs converge in the next window, from patents: fused bibliometric,
@@ -133,8 +141,6 @@ class TCForecast(Forecaster):
         history.require(self.history_columns, "history")
         patents = check_patents(history, "history")
         cfg = self.config
-        if cfg.keep > len(cfg.base_models):
-            raise ValueError(f"keep={cfg.keep} exceeds the {len(cfg.base_models)} base_models")
         self.forecast_year = max(patents["year"]) + 1
         step1 = _step1(patents, cfg, self.forecast_year)
         x = step1.train.select(cfg.features)
