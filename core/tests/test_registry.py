@@ -40,7 +40,7 @@ def site(fake_site):
         {"notamethod_plugin": "class Thing:\n    pass\n"},
     )
     fake_site.add(
-        "yw-plugin-tcforecast", {"yw.defenses": {"tcforecast": "temperature_plugin:Temperature"}}
+        "yw-plugin-anomalyaid", {"yw.defenses": {"anomalyaid": "temperature_plugin:Temperature"}}
     )
     fake_site.add(
         "yw-weird",
@@ -86,7 +86,7 @@ def test_list_check_classifies_every_failure_and_exits_zero(site):
 
 def test_source_is_first_party_only_for_catalogue_distributions(site):
     rows = site.list_json()
-    assert rows["tcforecast"]["source"] == "first-party"
+    assert rows["anomalyaid"]["source"] == "first-party"
     filtered = site.run_cli("list", "--interface", "unlearner")
     assert "No yw plugins match" in filtered.stdout
     assert rows["temperature"]["source"] == "third-party"
@@ -172,9 +172,9 @@ def test_freeze_and_interface_filter(site):
 def test_available_lists_catalogue_rows_not_installed(site):
     proc = site.run_cli("list", "--available", "--json")
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert "tcforecast" not in rows  # yw-plugin-tcforecast is installed in the fake site
+    assert "anomalyaid" not in rows  # yw-plugin-anomalyaid is installed in the fake site
     # a planned plugin no issue has built yet, so it is installed in no test environment
-    assert rows["anomalyaid"]["install"] == "pip install yw-plugin-anomalyaid"
+    assert rows["mimmu"]["install"] == "pip install yw-plugin-mimmu"
     assert rows["mimmu"]["interface"] == "unlearner"
 
 
