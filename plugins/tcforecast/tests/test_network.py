@@ -4,7 +4,6 @@ and the interaction features."""
 import networkx as nx
 import numpy as np
 import pytest
-import torch
 
 from yw_plugin_tcforecast.network import (
     INDEX_NAMES,
@@ -17,15 +16,6 @@ from yw_plugin_tcforecast.network import (
 # 0-1, 0-2, 1-2, 1-3, 2-3, 3-4: degrees k = (2, 3, 3, 3, 1)
 HAND_EDGES = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3), (3, 4)]
 HAND_PAIRS = np.array([(0, 3), (1, 2), (0, 4), (1, 4)])
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one intra-op thread is faster than two, more so on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def adjacency(edges, n):
