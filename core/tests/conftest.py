@@ -120,3 +120,9 @@ class FakeSite:
 @pytest.fixture
 def fake_site(tmp_path) -> FakeSite:
     return FakeSite(tmp_path / "site")
+
+
+@pytest.fixture
+def bare_site(tmp_path) -> FakeSite:
+    """A fake site with no fake plugins (and the venv's own disabled)."""
+    return FakeSite(tmp_path / "bare")

@@ -39,9 +39,7 @@ def site(fake_site):
         {"yw.defenses": {"notamethod": "notamethod_plugin:Thing"}},
         {"notamethod_plugin": "class Thing:\n    pass\n"},
     )
-    fake_site.add(
-        "yw-plugin-anomalyaid", {"yw.defenses": {"anomalyaid": "temperature_plugin:Temperature"}}
-    )
+    fake_site.add("yw-plugin-mimmu", {"yw.defenses": {"mimmu": "temperature_plugin:Temperature"}})
     fake_site.add(
         "yw-weird",
         {"yw.defenses": {"weird": "temperature_plugin:Temperature"}},
@@ -86,7 +84,7 @@ def test_list_check_classifies_every_failure_and_exits_zero(site):
 
 def test_source_is_first_party_only_for_catalogue_distributions(site):
     rows = site.list_json()
-    assert rows["anomalyaid"]["source"] == "first-party"
+    assert rows["mimmu"]["source"] == "first-party"
     filtered = site.run_cli("list", "--interface", "unlearner")
     assert "No yw plugins match" in filtered.stdout
     assert rows["temperature"]["source"] == "third-party"
@@ -169,11 +167,13 @@ def test_freeze_and_interface_filter(site):
     assert set(attacks) == {"needs-extra"}
 
 
-def test_available_lists_catalogue_rows_not_installed(site):
+def test_available_lists_catalogue_rows_not_installed(site, bare_site):
     proc = site.run_cli("list", "--available", "--json")
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert "anomalyaid" not in rows  # yw-plugin-anomalyaid is installed in the fake site
-    # a planned plugin no issue has built yet, so it is installed in no test environment
+    assert "mimmu" not in rows  # yw-plugin-mimmu is installed in the fake site
+    # the last planned plugin, installed in no test environment but the fake site above
+    proc = bare_site.run_cli("list", "--available", "--json")
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert rows["mimmu"]["install"] == "pip install yw-plugin-mimmu"
     assert rows["mimmu"]["interface"] == "unlearner"
 
