@@ -232,3 +232,21 @@ def test_cluster_labels_take_the_nearest_centroid_and_noise_stays_minus_one():
     assert labels.tolist() == [1, 1, 1, 0, 0, -1]
     # min_samples=1 (the code's): every row is in a cluster, here the lone row too
     assert cluster_labels(emb, centroids, eps=0.5, min_samples=1).tolist()[-1] in (0, 1)
+
+
+def test_refreshed_centroids_are_the_stored_rows_embedded_by_the_current_detector():
+    from yw_plugin_anomalyaid import FCN
+    from yw_plugin_anomalyaid.interpret import embed
+    from yw_plugin_anomalyaid.tos import ClassStore
+
+    torch.manual_seed(0)
+    old, new = FCN(4, hidden=8, embedding=3).eval(), FCN(4, hidden=8, embedding=3).eval()
+    x, labels = torch.randn(10, 4), torch.tensor([0, 1] * 5)
+    store = ClassStore(2)
+    store.add(x, embed(old.features, x), labels)
+    stale = store.centroids()
+    fresh = store.centroids(new.features)
+    for c in (0, 1):
+        assert torch.allclose(stale[c], embed(old.features, x[labels == c]).mean(0))
+        assert torch.allclose(fresh[c], embed(new.features, x[labels == c]).mean(0))
+    assert not torch.allclose(stale, fresh)

@@ -74,6 +74,12 @@ class AnomalyAIDConfig(MethodConfig):
         description="also require the detector's prediction to equal the cluster label before "
         "accepting a pseudo label (one reading of the paper's alignment of both stages [I])",
     )
+    refresh_centroids: bool = Field(
+        True,
+        description="embed the stored rows anew with the retrained detector before taking class "
+        "centroids [I: the code keeps their first embeddings (False), and its training then "
+        "collapsed on some seeds at 20,000 flows]",
+    )
     confidence: float = Field(
         0.9,
         ge=0,

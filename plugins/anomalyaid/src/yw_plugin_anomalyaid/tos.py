@@ -153,8 +153,9 @@ def cluster_labels(
 
 class ClassStore:
     """What the official DeepCluster keeps per class: every input and embedding it was given.
-    A centroid is the mean of all stored embeddings (old ones are not recomputed after
-    retraining, as in the code); the global importance reads the first stored inputs."""
+    A centroid is the mean of all stored embeddings: as stored (the code: old ones are not
+    recomputed after retraining) or, given the current `features`, of the stored inputs embedded
+    anew [I]; the global importance reads the first stored inputs."""
 
     def __init__(self, classes: int):
         self.inputs: list[list[torch.Tensor]] = [[] for _ in range(classes)]
@@ -167,8 +168,10 @@ class ClassStore:
             self.inputs[c].append(x[labels == c])
             self.embeddings[c].append(emb[labels == c])
 
-    def centroids(self) -> torch.Tensor:
-        """(classes, E): the mean stored embedding of each class."""
+    def centroids(self, features: nn.Module | None = None) -> torch.Tensor:
+        """(classes, E): the mean stored embedding of each class (re-embedded by `features`)."""
+        if features is not None:
+            return torch.stack([embed(features, torch.cat(x)).mean(0) for x in self.inputs])
         return torch.stack([torch.cat(e).mean(0) for e in self.embeddings])
 
     def samples(self, limit: int) -> list[torch.Tensor]:
@@ -237,11 +240,12 @@ def two_stage(
         at = labelled.to(x.device)
         store.add(x[at], embed(features, x[at]), y[labelled])
         x_unl = x[unlabelled.to(x.device)]
-        history["agreement_before"] = agreement(model, x_unl, store.centroids(), config)
+        fresh = features if config.refresh_centroids else None
+        history["agreement_before"] = agreement(model, x_unl, store.centroids(fresh), config)
         if config.training != "supervised":
             for rows in unlabelled.split(config.unlabelled_batch_size):
                 _round(model, x, rows, store, optimiser, val, config, generator, history)
-        centroids = store.centroids()
+        centroids = store.centroids(fresh)
     history["agreement_after"] = agreement(model, x_unl, centroids, config)
     importance = global_importance(
         features,
@@ -266,7 +270,7 @@ def _round(model, x, rows, store, optimiser, val, config, generator, history) ->
         labels = labels.cpu()
         history["confidence"] += confidence.tolist()
     else:
-        centroids = store.centroids()
+        centroids = store.centroids(features if config.refresh_centroids else None)
         labels = cluster_labels(emb, centroids, eps=config.eps, min_samples=config.min_samples)
         clustered = labels >= 0
         overlap = torch.full((len(rows),), math.nan)
