@@ -213,6 +213,12 @@ class SamplingInterpreter(CaptumInterpreter):
     (scikit-learn, n_samples x features each) run on one BLAS thread: on problems this small,
     more threads only wait on each other (measured ~100x slower on a busy 2-core machine)."""
 
+    class Config(MethodConfig):
+        """The baseline and the sampling seed; each method adds its `n_samples`."""
+
+        baseline: Literal["mean", "zeros"] = Field("mean", description=BASELINE_HELP)
+        seed: int = Field(0, ge=0, lt=2**63, description=SEED_HELP)
+
     def _attribute(self, model, x, baseline, target):
         from threadpoolctl import threadpool_limits
 
@@ -249,7 +255,7 @@ class KernelShap(SamplingInterpreter):
         code_url="https://github.com/shap/shap",
     )
 
-    class Config(MethodConfig):
+    class Config(SamplingInterpreter.Config):
         n_samples: int = Field(
             200,
             ge=2,
@@ -257,8 +263,6 @@ class KernelShap(SamplingInterpreter):
             description="coalitions sampled per input [I] (200: small and fast on ~20-feature "
             "flows; the shap package's default is 2 * features + 2048)",
         )
-        baseline: Literal["mean", "zeros"] = Field("mean", description=BASELINE_HELP)
-        seed: int = Field(0, ge=0, lt=2**63, description=SEED_HELP)
 
     def _explainer(self, model):
         from captum.attr import KernelShap as CaptumKernelShap
@@ -282,7 +286,7 @@ class Lime(SamplingInterpreter):
         code_url="https://github.com/marcotcr/lime",
     )
 
-    class Config(MethodConfig):
+    class Config(SamplingInterpreter.Config):
         n_samples: int = Field(
             200,
             ge=2,
@@ -290,8 +294,6 @@ class Lime(SamplingInterpreter):
             description="perturbations sampled per input [I] (200: small and fast on "
             "~20-feature flows; the lime package's default is 5000)",
         )
-        baseline: Literal["mean", "zeros"] = Field("mean", description=BASELINE_HELP)
-        seed: int = Field(0, ge=0, lt=2**63, description=SEED_HELP)
 
     def _explainer(self, model):
         from captum.attr import Lime as CaptumLime
