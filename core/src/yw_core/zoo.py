@@ -122,19 +122,12 @@ def reference_model(
     path = folder / f"{slug}_{cfg.key()[:16]}.pt"
 
     model = _fresh_model(cfg)
-    record = _load(path, cfg, model)
-    if record is None:
-        if runtime is None:
-            from yw_core.runtime import Runtime
 
-            runtime = Runtime(seed=seed, distributed=False)
-        accuracy, seconds = _train(model, cfg, runtime, progress)
-        record = _record(model, cfg, accuracy, seconds, runtime)
-        if runtime.is_main:
-            _save(record, path)
-        runtime.barrier()
-    else:
-        model.load_state_dict(record["state_dict"])
+    def train() -> dict:
+        accuracy, seconds = _train(model, cfg, runtime or default_runtime(seed), progress)
+        return {"test_accuracy": float(accuracy), "train_seconds": float(seconds)}
+
+    record = cached_weights(path, cfg, model, train, runtime)
     model = (runtime.to(model) if runtime is not None else model.cpu()).eval()
     model.zoo_info = {
         "config": record["config"],
@@ -143,6 +136,13 @@ def reference_model(
         "path": str(path),
     }
     return model
+
+
+def default_runtime(seed: int):
+    """The Runtime a cache trains with when the caller gives none (it seeds the global RNGs)."""
+    from yw_core.runtime import Runtime
+
+    return Runtime(seed=seed, distributed=False)
 
 
 def _fresh_model(cfg: Recipe) -> nn.Module:
@@ -235,14 +235,29 @@ def _accuracy(model: nn.Module, data, runtime, batch_size: int = 512) -> float:
 # ---- the cache file -------------------------------------------------------------------------
 
 
-def _record(model: nn.Module, cfg: Recipe, accuracy: float, seconds: float, runtime) -> dict:
+def cached_weights(path: Path, cfg: BaseModel, model: nn.Module, train, runtime) -> dict:
+    """Load `model`'s weights for `cfg` (a frozen pydantic model with `key()`) from `path`, or
+    call `train()` (which trains `model` in place and returns its measured facts, at least
+    train_seconds) and save them atomically. Returns the record; a bad file is retrained."""
+    record = _load(path, cfg, model)
+    if record is not None:
+        model.load_state_dict(record["state_dict"])
+        return record
+    record = _record(model, cfg, train(), runtime)
+    if runtime is None or runtime.is_main:
+        _save(record, path)
+    if runtime is not None:
+        runtime.barrier()
+    return record
+
+
+def _record(model: nn.Module, cfg: BaseModel, facts: dict, runtime) -> dict:
     record = {
         "zoo_format": ZOO_FORMAT,
         "config": cfg.model_dump(),
         "key": cfg.key(),
-        "test_accuracy": float(accuracy),
-        "train_seconds": float(seconds),
-        "device": str(runtime.device),
+        **facts,
+        "device": str(next(iter(model.state_dict().values())).device),
         "torch_version": str(torch.__version__),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
@@ -267,7 +282,7 @@ def _save(record: dict, path: Path) -> None:
     atomic_write(path, lambda f: torch.save(record, f))
 
 
-def _load(path: Path, cfg: Recipe, model: nn.Module) -> dict | None:
+def _load(path: Path, cfg: BaseModel, model: nn.Module) -> dict | None:
     """The verified record at `path`, or None (with a warning if the file exists but is bad)."""
     if not path.exists():
         return None
@@ -284,8 +299,8 @@ def _load(path: Path, cfg: Recipe, model: nn.Module) -> dict | None:
     return record
 
 
-def _problem(record, cfg: Recipe, model: nn.Module) -> str | None:
-    needed = ("zoo_format", "config", "state_dict", "checksum", "test_accuracy", "train_seconds")
+def _problem(record, cfg: BaseModel, model: nn.Module) -> str | None:
+    needed = ("zoo_format", "config", "state_dict", "checksum", "train_seconds")
     if not isinstance(record, dict) or any(k not in record for k in needed):
         return "not a yw zoo record"
     if record["zoo_format"] != ZOO_FORMAT or record["config"] != cfg.model_dump():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from yw_core.groups import GROUPS
 from yw_core.interfaces.method import Method
@@ -147,11 +147,16 @@ class Unlearner(Method):
       forget and retain data are never modified.
     - `remaining_data_free = True` says the method uses only the model and the forget set
       (MU-Mis, MiM-MU): it never reads `retain`, and a host need not provide one.
+    - `model_kind` says what it unlearns: "classifier" (the model returns (N, classes) logits;
+      forget labels are classes) or "diffusion" (a `yw_core.diffusion.ConditionalDiffusion`;
+      forget pairs are (image, concept) with the concept a class index or a prompt). Hosts pick
+      the unlearners of the kind they hold: `bench unlearn` classifiers, `bench erase` diffusion.
     """
 
     interface = "unlearner"
     group = GROUPS["unlearner"]
     remaining_data_free: ClassVar[bool] = False
+    model_kind: ClassVar[Literal["classifier", "diffusion"]] = "classifier"
 
     @abstractmethod
     def unlearn(

@@ -1,7 +1,8 @@
 """Evaluation metrics: accuracy, robustness under a query budget, calibration, OOD detection,
 randomized-smoothing certification, continual learning (accuracy matrices), machine unlearning
 (membership-inference attacks on the forget set, Avg.Gap against a retrained model) and binary
-forecasts (KS, AUC-PR, ROC AUC, Cost = FPR + theta * FNR and its best threshold).
+forecasts (KS, AUC-PR, ROC AUC, Cost = FPR + theta * FNR and its best threshold) and generation
+(the Fréchet distance between feature sets).
 
 Functions take torch tensors (any device) or numpy arrays and return Python floats, ints, dicts and
 lists, ready for JSON. Importing this package loads numpy only; SciPy, scikit-learn, matplotlib and
@@ -11,6 +12,7 @@ torch are imported by the functions that need them.
 from .calibration import expected_calibration_error, plot_reliability, reliability_bins
 from .classification import accuracy, argmax_agreement, logit_distortion
 from .continual import average_accuracy, backward_transfer, forgetting
+from .generation import frechet_distance
 from .forecast import (
     average_precision,
     best_threshold,
@@ -60,6 +62,7 @@ __all__ = [
     "entropy_mia",
     "expected_calibration_error",
     "forgetting",
+    "frechet_distance",
     "fpr_at_95",
     "gaps",
     "ks_statistic",

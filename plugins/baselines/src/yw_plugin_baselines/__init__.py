@@ -2,6 +2,7 @@
 optimizers, OOD scorers, unlearners, online continual learners and explainers)."""
 
 from yw_plugin_baselines.adversarial_training import PGDAT, FastAT
+from yw_plugin_baselines.erasure import ESD, ConceptAblation
 from yw_plugin_baselines.continual import ER, ERACE, MIR, FineTune
 from yw_plugin_baselines.explainers import (
     DeepLift,
@@ -17,6 +18,8 @@ from yw_plugin_baselines.swa import SWA, SWAStep
 from yw_plugin_baselines.unlearning import FT, GA, RL, L1Sparse, Retrain, SalUn
 
 __all__ = [
+    "ConceptAblation",
+    "ESD",
     "DeepLift",
     "ER",
     "ERACE",

@@ -17,14 +17,21 @@ def distinct(name: str, values: tuple, minimum: int | None = None) -> tuple:
 
 
 def installed_methods(
-    protocol, interface: str, config, *, missing: str, first: str | None = None
+    protocol,
+    interface: str,
+    config,
+    *,
+    missing: str,
+    first: str | None = None,
+    where=None,
+    why: str = "",
 ) -> dict[str, type]:
-    """The run's methods of `interface` (every installed one when `config.methods` is None),
-    sorted by name with `first` leading, their `config.overrides` checked; a ValueError
-    `missing` when none is installed."""
+    """The run's methods of `interface` (every installed one passing `where` when
+    `config.methods` is None), sorted by name with `first` leading, their `config.overrides`
+    checked; a ValueError `missing` when none is installed, `why` when a named one fails `where`."""
     from yw_core.bench import check_overrides, select
 
-    found = select(protocol, interface, config.methods)
+    found = select(protocol, interface, config.methods, where=where, why=why)
     if config.methods is None and not found:
         raise ValueError(missing)
     methods = dict(sorted(found.items(), key=lambda kv: (kv[0] != first, kv[0])))

@@ -190,6 +190,8 @@ class UnlearnBench(Protocol):
             missing="no unlearner installed; bench unlearn compares the installed unlearners "
             "(entry-point group yw.unlearners): pip install yw-plugin-mumis yw-plugin-baselines",
             first=REFERENCE,
+            where=lambda cls: getattr(cls, "model_kind", "classifier") == "classifier",
+            why="unlearns diffusion models, not classifiers: run it with yw-core bench erase",
         )
         train, test, classes = load_data(config)
         recipe = {
