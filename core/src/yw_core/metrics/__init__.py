@@ -12,7 +12,6 @@ torch are imported by the functions that need them.
 from .calibration import expected_calibration_error, plot_reliability, reliability_bins
 from .classification import accuracy, argmax_agreement, logit_distortion
 from .continual import average_accuracy, backward_transfer, forgetting
-from .generation import frechet_distance
 from .forecast import (
     average_precision,
     best_threshold,
@@ -21,6 +20,7 @@ from .forecast import (
     precision_recall_f1,
     roc_auc,
 )
+from .generation import frechet_distance
 from .ood import aupr_in, aupr_out, auroc, fpr_at_95, ood_metrics
 from .robustness import query_stats, robust_accuracy, robust_accuracy_curve, success_rate
 from .smoothing import (

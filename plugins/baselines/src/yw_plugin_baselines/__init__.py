@@ -2,8 +2,8 @@
 optimizers, OOD scorers, unlearners, online continual learners and explainers)."""
 
 from yw_plugin_baselines.adversarial_training import PGDAT, FastAT
-from yw_plugin_baselines.erasure import ESD, ConceptAblation
 from yw_plugin_baselines.continual import ER, ERACE, MIR, FineTune
+from yw_plugin_baselines.erasure import ESD, ConceptAblation
 from yw_plugin_baselines.explainers import (
     DeepLift,
     InputXGradient,
