@@ -75,10 +75,12 @@ def check_conditional(model: Any, name: str) -> ConditionalDiffusion:
     """`model` if it is a ConditionalDiffusion with conditioning parameters, else a clear error."""
     if not isinstance(model, ConditionalDiffusion):
         hint = ""
-        if type(model).__name__ == "UNet2DConditionModel":
+        kind = type(model).__name__
+        if kind == "UNet2DConditionModel" or kind.endswith("Pipeline"):  # diffusers' parts
             hint = (
                 "; wrap a diffusers UNet as DiffusersConditional(unet, scheduler, text_encoder, "
-                "tokenizer) from yw_core.diffusion"
+                "tokenizer) from yw_core.diffusion, e.g. of a StableDiffusionPipeline: "
+                "DiffusersConditional(pipe.unet, pipe.scheduler, pipe.text_encoder, pipe.tokenizer)"
             )
         raise TypeError(
             f"{name}: erases concepts from a conditional diffusion model "
@@ -168,6 +170,13 @@ class DigitsDDPM(ConditionalDiffusion):
         return self.out(h).reshape(x_t.shape)
 
     def condition(self, concepts) -> torch.Tensor:
+        if isinstance(concepts, str) or (
+            isinstance(concepts, (list, tuple)) and any(isinstance(c, str) for c in concepts)
+        ):
+            raise ValueError(
+                f"unknown concept {concepts!r}: the model is conditioned on class indices "
+                f"0..{self.num_classes - 1}, not prompts"
+            )
         labels = torch.as_tensor(concepts, device=self.betas.device).long().reshape(-1)
         bad = sorted({int(v) for v in labels[(labels < 0) | (labels >= self.num_classes)]})
         if bad:
@@ -319,13 +328,19 @@ def reference_ddpm(
 class DiffusersConditional(ConditionalDiffusion):
     """A diffusers UNet2DConditionModel with its scheduler, text encoder and tokenizer, e.g.
     `DiffusersConditional(pipe.unet, pipe.scheduler, pipe.text_encoder, pipe.tokenizer)` of a
-    StableDiffusionPipeline. Conditions are the text encoder's last hidden states; the
-    cross-attention (`attn2` in every transformer block) reads them. x are VAE latents."""
+    StableDiffusionPipeline. Conditions are the text encoder's last hidden states for prompts
+    padded to `tokenizer.model_max_length`; the cross-attention (`attn2` in every transformer
+    block) reads them. x are VAE latents (the pipeline's `output_type="latent"`).
+
+    The wrapper holds the parts, it does not copy them, and it changes nothing on them: the
+    text encoder keeps its `requires_grad` flags but never gets a gradient (conditions are
+    computed under `torch.no_grad()`, and the erasure loop never trains it). Move the wrapper
+    (`runtime.to(model)`) to move the U-Net and the text encoder together; the scheduler's ᾱ
+    and the conditions follow the U-Net's device."""
 
     def __init__(self, unet, scheduler, text_encoder, tokenizer):
         super().__init__()
         self.unet, self.text_encoder = unet, text_encoder
-        self.text_encoder.requires_grad_(False)
         self.scheduler, self.tokenizer = scheduler, tokenizer
         self.num_timesteps = int(scheduler.config.num_train_timesteps)
 
@@ -342,10 +357,12 @@ class DiffusersConditional(ConditionalDiffusion):
             max_length=self.tokenizer.model_max_length,
             truncation=True,
             return_tensors="pt",
-        ).input_ids
-        device = next(self.unet.parameters()).device
+        )["input_ids"]
+        encoder = next(self.text_encoder.parameters())
+        unet = next(self.unet.parameters())
         with torch.no_grad():
-            return self.text_encoder(ids.to(device))[0]
+            hidden = self.text_encoder(ids.to(encoder.device))[0]
+        return hidden.to(unet.device, unet.dtype)
 
     def null_condition(self, n: int) -> torch.Tensor:
         return self.condition([""]).expand(n, -1, -1)

@@ -30,6 +30,7 @@ from yw_core.testing.fixtures import (
     random_features,
     tiny_classifier,
     tiny_dataset,
+    tiny_ddpm,
     uniform_inputs,
 )
 from yw_core.testing.forecaster import ForecasterConformance
@@ -64,6 +65,7 @@ __all__ = [
     "run_torchrun",
     "tiny_classifier",
     "tiny_dataset",
+    "tiny_ddpm",
     "uniform_inputs",
 ]
 

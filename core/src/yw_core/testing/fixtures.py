@@ -107,3 +107,15 @@ def random_features(schema, side: str, n: int, seed: int = 0):
         else:
             features[field.name] = torch.randn(n, field.dim, generator=g)
     return features
+
+
+def tiny_ddpm(num_classes: int = 4, seed: int = 0):
+    """An untrained, small class-conditional `DigitsDDPM` (T = 10, width 16, one block) on
+    1x8x8 inputs, for the diffusion unlearners' conformance tests."""
+    import torch
+
+    from yw_core.diffusion import DDPMRecipe, DigitsDDPM
+
+    torch.manual_seed(seed)
+    recipe = DDPMRecipe(seed=seed, timesteps=10, hidden=16, blocks=1, embed=4)
+    return DigitsDDPM(recipe, num_classes=num_classes).eval()

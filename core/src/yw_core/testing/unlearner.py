@@ -12,7 +12,29 @@ class UnlearnerConformance(MethodConformance):
     UnlearningRequest alike; it never modifies the forget or retain data, nor the caller's model
     unless asked to (`in_place=True`); remaining-data-free methods ignore `retain`; an empty
     forget set and labels outside the model's classes are clear ValueErrors. Override
-    `make_forget` and `make_retain` for methods that need other data."""
+    `make_forget` and `make_retain` for methods that need other data.
+
+    For `model_kind = "diffusion"` the model is `tiny_ddpm` and its output the noise prediction
+    at fixed timesteps and concepts; such methods must also reject a model that is not a
+    ConditionalDiffusion (TypeError) or has no conditioning (ValueError), and stop with a
+    FloatingPointError when the model predicts NaN."""
+
+    def make_model(self):
+        if self.method.model_kind == "diffusion":
+            from yw_core.testing.fixtures import tiny_ddpm
+
+            return tiny_ddpm(self.num_classes)
+        return super().make_model()
+
+    def outputs(self, model, x):
+        """What the model computes for a batch x: logits, or ε at fixed t and concepts."""
+        if self.method.model_kind != "diffusion":
+            return model(x)
+        import torch
+
+        n = x.shape[0]
+        t = torch.arange(n, device=x.device) % model.num_timesteps
+        return model.eps(x, t, model.condition(torch.arange(n) % self.num_classes))
 
     def make_forget(self):
         return self.make_data(8, seed=1)
@@ -33,11 +55,11 @@ class UnlearnerConformance(MethodConformance):
         import torch
 
         x = yw_runtime.to(self.make_data(8).tensors[0])
-        shape = yw_runtime.to(self.make_model())(x).shape
+        shape = self.outputs(yw_runtime.to(self.make_model()), x).shape
         out = self.unlearned(yw_runtime, self.make_forget(), self.retain_for())
         assert isinstance(out, torch.nn.Module)
-        assert out(x).shape == shape
-        assert torch.isfinite(out(x)).all()
+        assert self.outputs(out, x).shape == shape
+        assert torch.isfinite(self.outputs(out, x)).all()
 
     def test_accepts_an_unlearning_request(self, yw_runtime):
         import torch
@@ -46,8 +68,8 @@ class UnlearnerConformance(MethodConformance):
 
         x = yw_runtime.to(self.make_data(8).tensors[0])
         forget, retain = self.make_forget(), self.retain_for()
-        plain = self.unlearned(yw_runtime, forget, retain)(x)
-        request = self.unlearned(yw_runtime, UnlearningRequest(forget, retain))(x)
+        plain = self.outputs(self.unlearned(yw_runtime, forget, retain), x)
+        request = self.outputs(self.unlearned(yw_runtime, UnlearningRequest(forget, retain)), x)
         if self.method.capabilities.deterministic:
             assert torch.allclose(plain, request, rtol=1e-5, atol=1e-6)
         assert request.shape == plain.shape
@@ -69,8 +91,10 @@ class UnlearnerConformance(MethodConformance):
         if not self.method.capabilities.deterministic:
             pytest.skip("not deterministic by its capabilities")
         x = yw_runtime.to(self.make_data(8).tensors[0])
-        without = self.unlearned(yw_runtime, self.make_forget())(x)
-        with_retain = self.unlearned(yw_runtime, self.make_forget(), self.make_retain())(x)
+        without = self.outputs(self.unlearned(yw_runtime, self.make_forget()), x)
+        with_retain = self.outputs(
+            self.unlearned(yw_runtime, self.make_forget(), self.make_retain()), x
+        )
         assert torch.allclose(without, with_retain, rtol=1e-5, atol=1e-6)
 
     def test_empty_forget_set_is_a_clear_value_error(self, yw_runtime):
@@ -100,8 +124,33 @@ class UnlearnerConformance(MethodConformance):
 
         x, y = self.make_forget().tensors[:2]
         bad = TensorDataset(x, y.clone().fill_(self.num_classes + 3))
-        with pytest.raises(ValueError, match="outside the model's"):
+        diffusion = self.method.model_kind == "diffusion"
+        message = "unknown concept" if diffusion else "outside the model's"
+        with pytest.raises(ValueError, match=message):
             self.unlearned(yw_runtime, bad, self.retain_for())
+
+    def test_a_model_without_conditioning_is_a_clear_error(self, yw_runtime):
+        if self.method.model_kind != "diffusion":
+            pytest.skip("unlearns classifiers")
+        from yw_core.testing.fixtures import tiny_classifier
+
+        with pytest.raises(TypeError, match="ConditionalDiffusion"):
+            self.unlearned(yw_runtime, self.make_forget(), model=tiny_classifier())
+        unconditional = self.make_model()
+        unconditional.conditioning_parameters = list  # nothing reads the condition: no params
+        with pytest.raises(ValueError, match="no conditioning"):
+            self.unlearned(yw_runtime, self.make_forget(), model=yw_runtime.to(unconditional))
+
+    def test_nan_in_the_models_output_is_a_floating_point_error(self, yw_runtime):
+        import torch
+
+        if self.method.model_kind != "diffusion":
+            pytest.skip("unlearns classifiers")
+        model = self.make_model()
+        with torch.no_grad():
+            model.out[1].bias.fill_(float("nan"))
+        with pytest.raises(FloatingPointError, match="NaN"):
+            self.unlearned(yw_runtime, self.make_forget(), model=yw_runtime.to(model))
 
 
 def _snapshot(dataset) -> list:
