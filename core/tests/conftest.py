@@ -66,6 +66,20 @@ class FakeSite:
 
     def __init__(self, root: Path):
         self.root = root
+        self.catalogue: Path | None = None  # registry.toml the CLI reads instead of core's
+
+    def reserve(self, dist: str, name: str, interface: str) -> None:
+        """Make the CLI's catalogue core's registry.toml plus a planned first-party `dist`
+        providing `name` (every real first-party plugin may be installed in the venv)."""
+        from yw_core.catalogue import CATALOGUE_PATH
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.catalogue = self.root / "registry.toml"
+        extra = (
+            f'\n[plugins.{name}]\ndistribution = "{dist}"\npath = "plugins/{name}"\n'
+            f'status = "planned"\nmethods = {{ {name} = "{interface}" }}\n'
+        )
+        self.catalogue.write_text(CATALOGUE_PATH.read_text() + extra)
 
     def add(
         self,
@@ -109,6 +123,8 @@ class FakeSite:
 
     def run_cli(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         code = f"import sys; from yw_core.cli import main; sys.exit(main({list(args)!r}))"
+        if self.catalogue is not None:
+            code = f"import yw_core.catalogue as c; c.CATALOGUE_PATH = c.Path({str(self.catalogue)!r}); {code}"
         return self.run(code, **env)
 
     def list_json(self, *args: str, **env: str) -> dict[str, dict]:

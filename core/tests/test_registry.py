@@ -39,7 +39,10 @@ def site(fake_site):
         {"yw.defenses": {"notamethod": "notamethod_plugin:Thing"}},
         {"notamethod_plugin": "class Thing:\n    pass\n"},
     )
-    fake_site.add("yw-plugin-mimmu", {"yw.defenses": {"mimmu": "temperature_plugin:Temperature"}})
+    fake_site.reserve("yw-plugin-reserved", "reserved", "unlearner")
+    fake_site.add(
+        "yw-plugin-reserved", {"yw.defenses": {"reserved": "temperature_plugin:Temperature"}}
+    )
     fake_site.add(
         "yw-weird",
         {"yw.defenses": {"weird": "temperature_plugin:Temperature"}},
@@ -84,7 +87,7 @@ def test_list_check_classifies_every_failure_and_exits_zero(site):
 
 def test_source_is_first_party_only_for_catalogue_distributions(site):
     rows = site.list_json()
-    assert rows["mimmu"]["source"] == "first-party"
+    assert rows["reserved"]["source"] == "first-party"
     filtered = site.run_cli("list", "--interface", "unlearner")
     assert "No yw plugins match" in filtered.stdout
     assert rows["temperature"]["source"] == "third-party"
@@ -170,12 +173,12 @@ def test_freeze_and_interface_filter(site):
 def test_available_lists_catalogue_rows_not_installed(site, bare_site):
     proc = site.run_cli("list", "--available", "--json")
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert "mimmu" not in rows  # yw-plugin-mimmu is installed in the fake site
-    # the last planned plugin, installed in no test environment but the fake site above
+    assert "reserved" not in rows  # yw-plugin-reserved is installed in the fake site
+    bare_site.reserve("yw-plugin-reserved", "reserved", "unlearner")
     proc = bare_site.run_cli("list", "--available", "--json")
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert rows["mimmu"]["install"] == "pip install yw-plugin-mimmu"
-    assert rows["mimmu"]["interface"] == "unlearner"
+    assert rows["reserved"]["install"] == "pip install yw-plugin-reserved"
+    assert rows["reserved"]["interface"] == "unlearner"
 
 
 class _Dist:

@@ -22,9 +22,14 @@ def canonical(name: str) -> str:
     return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
 
 
-@lru_cache(maxsize=1)
-def load_catalogue(path: Path = CATALOGUE_PATH) -> dict[str, dict]:
-    """Entries of registry.toml keyed by canonical distribution name."""
+def load_catalogue(path: Path | None = None) -> dict[str, dict]:
+    """Entries of registry.toml (`CATALOGUE_PATH` unless `path`) keyed by canonical
+    distribution name."""
+    return _read(Path(path) if path is not None else CATALOGUE_PATH)
+
+
+@lru_cache(maxsize=4)
+def _read(path: Path) -> dict[str, dict]:
     with open(path, "rb") as f:
         data = tomllib.load(f)
     return {canonical(entry["distribution"]): entry for entry in data["plugins"].values()}
