@@ -124,7 +124,9 @@ class FakeSite:
     def run_cli(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         code = f"import sys; from yw_core.cli import main; sys.exit(main({list(args)!r}))"
         if self.catalogue is not None:
-            code = f"import yw_core.catalogue as c; c.CATALOGUE_PATH = c.Path({str(self.catalogue)!r}); {code}"
+            path = str(self.catalogue)
+            patch = f"import yw_core.catalogue as c; c.CATALOGUE_PATH = c.Path({path!r})"
+            code = f"{patch}; {code}"
         return self.run(code, **env)
 
     def list_json(self, *args: str, **env: str) -> dict[str, dict]:
