@@ -205,7 +205,7 @@ class DigitsDDPM(ConditionalDiffusion):
     ) -> torch.Tensor:
         """DDPM ancestral samples (σ_t² = β_t) with classifier-free guidance
         ε̃ = ε(∅) + w (ε(c) − ε(∅)), one per concept, in [-1, 1]; noise is drawn on the cpu from
-        `generator`, so a seed gives the same samples on any device."""
+        `generator`, so a seed (and batch size) gives the same samples on any device."""
         labels = self.condition(concepts)
         return torch.cat(
             [self._sample(chunk, guidance, generator) for chunk in labels.split(batch_size)]

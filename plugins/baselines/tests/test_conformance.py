@@ -6,6 +6,7 @@ from yw_core.testing import conformance_suite
 from yw_plugin_baselines import (
     ER,
     ERACE,
+    ESD,
     FT,
     GA,
     KNN,
@@ -17,6 +18,7 @@ from yw_plugin_baselines import (
     RND,
     SAM,
     SWA,
+    ConceptAblation,
     Energy,
     FastAT,
     FineTune,
@@ -58,3 +60,7 @@ TestFineTune = conformance_suite(FineTune)
 TestER = conformance_suite(ER)
 TestMIR = conformance_suite(MIR)
 TestERACE = conformance_suite(ERACE)
+TestESD = conformance_suite(ESD, config_overrides={"epochs": 2, "lr": 1e-3})
+TestConceptAblation = conformance_suite(
+    ConceptAblation, config_overrides={"epochs": 2, "lr": 1e-3, "anchor": 1}
+)

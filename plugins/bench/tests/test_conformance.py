@@ -4,6 +4,7 @@ a flag with help, presets that validate, and a cheap real run whose files are re
 from yw_bench.certify import CertifyBench
 from yw_bench.continual import ContinualBench
 from yw_bench.defense import DefenseBench
+from yw_bench.erase import EraseBench
 from yw_bench.ood import OODBench
 from yw_bench.rec import RecBench
 from yw_bench.robust_training import RobustTrainingBench
@@ -45,5 +46,17 @@ TestRecBench = protocol_suite(
         "candidates": 5,
         "latency_candidates": (1, 3),
         "latency_repeats": 1,
+    },
+)
+TestEraseBench = protocol_suite(
+    EraseBench,
+    smoke={
+        **CPU,
+        "methods": (),
+        "seeds": (0,),
+        "ddpm_steps": 50,
+        "forget_samples": 4,
+        "samples_per_class": 4,
+        "grid": 1,
     },
 )
