@@ -150,7 +150,7 @@ def cmd_info(args) -> int:
             print(f"  code: {paper['code_url']}")
     caps = info["capabilities"]
     print("\ncapabilities:")
-    for key, value in caps.items():
+    for key, value in {**caps, **info.get("unlearns", {})}.items():
         print(f"  {key}: {', '.join(value) if isinstance(value, (list, tuple)) else value}")
     return _print_config(info)
 

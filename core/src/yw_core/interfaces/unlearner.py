@@ -158,6 +158,16 @@ class Unlearner(Method):
     remaining_data_free: ClassVar[bool] = False
     model_kind: ClassVar[Literal["classifier", "diffusion"]] = "classifier"
 
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """`Method.describe` plus the kind of model it unlearns and whether it reads retain data."""
+        info = super().describe()
+        info["unlearns"] = {
+            "model_kind": cls.model_kind,
+            "remaining_data_free": bool(cls.remaining_data_free),
+        }
+        return info
+
     @abstractmethod
     def unlearn(
         self,
