@@ -33,6 +33,7 @@ class ESD(ConceptErasure):
         arxiv_id="2303.07345",
         code_url="https://github.com/rohitgandikota/erasing",
     )
+    status = "baseline"
 
     class Config(ConceptErasure.Config):
         eta: float = Field(1.0, ge=0, le=100, description="negative guidance scale η (ESD: 1)")
@@ -56,6 +57,7 @@ class ConceptAblation(ConceptErasure):
         arxiv_id="2303.13516",
         code_url="https://github.com/nupurkmr9/concept-ablation",
     )
+    status = "baseline"
 
     class Config(ConceptErasure.Config):
         anchor: int | str = Field(
