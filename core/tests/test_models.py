@@ -109,3 +109,20 @@ def test_eval_mode_restores_every_submodule_mode():
     except RuntimeError:
         pass
     assert model[0].training and not model[1].training
+
+
+def test_norm_embedding_ends_the_digits_cnn_in_batchnorm_and_relu():
+    """The papers' backbones end in BatchNorm + ReLU: with `norm_embedding` the embedding is
+    Linear (no bias) → BatchNorm1d → ReLU; without it the old unnormalised Linear + ReLU."""
+    from torch import nn
+
+    from yw_core.models import seeded_model
+
+    normed = seeded_model("digits-cnn", 10, 1, 0, norm_embedding=True).features
+    linear, norm, relu = list(normed)[-3:]
+    assert isinstance(linear, nn.Linear) and linear.bias is None
+    assert isinstance(norm, nn.BatchNorm1d) and norm.num_features == linear.out_features
+    assert isinstance(relu, nn.ReLU)
+    old = list(seeded_model("digits-cnn", 10, 1, 0).features)
+    assert isinstance(old[-2], nn.Linear) and old[-2].bias is not None
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in old)

@@ -236,3 +236,21 @@ def test_validate_checkpoints_rejects_missing_and_unknown_keys():
         validate_checkpoints([extra, snapshot(model)], model)
     with pytest.raises(ValueError, match="checkpoint 1 is a list"):
         validate_checkpoints([snapshot(model), [1, 2]], model)
+
+
+def test_subspace_sharpness_is_the_top_eigenvalue_of_the_restricted_hessian():
+    """A quadratic ½ wᵀ A w has Hessian A: the estimate is λ_max(P A Pᵀ), also when A's
+    eigenvalue of largest magnitude is negative; the lr bound is 2 (1 + momentum) / λ."""
+    from yw_core.subspace import gram_schmidt, momentum_lr_bound, subspace_sharpness
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.linalg.qr(torch.randn(6, 6, generator=g))[0]
+    for eigenvalues in ([3.0, 1.0, 0.5, 0.2, 0.1, 0.0], [0.8, 0.3, 0.1, 0.0, -0.5, -4.0]):
+        a = q @ torch.diag(torch.tensor(eigenvalues)) @ q.t()
+        w = torch.zeros(6, requires_grad=True)
+        basis = gram_schmidt(torch.randn(4, 6, generator=g))
+        expected = float(torch.linalg.eigvalsh(basis @ a @ basis.t())[-1])
+        found = subspace_sharpness(lambda: 0.5 * w @ a @ w, [w], basis, iters=200, generator=g)
+        assert found == pytest.approx(expected, rel=1e-3, abs=1e-4)
+    assert momentum_lr_bound(3.8, 0.9) == pytest.approx(1.0)
+    assert momentum_lr_bound(-1.0, 0.9) == float("inf")

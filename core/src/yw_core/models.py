@@ -76,7 +76,10 @@ class DigitsCNN(SplitClassifier):
     """Small CNN for 8x8 digits; trains to >95% test accuracy in seconds on a CPU.
 
     `batchnorm=True` adds BatchNorm after each conv (the weight-optimizer bench uses it: the
-    methods there must handle BN running statistics, as on the papers' ResNets)."""
+    methods there must handle BN running statistics, as on the papers' ResNets).
+    `norm_embedding=True` makes the embedding Linear (no bias) → BatchNorm1d → ReLU, so the
+    network ends in BatchNorm + ReLU like the papers' backbones; unnormalised, its two Linear
+    layers hold most of the loss's sharpest directions (docs/methods/subat.md)."""
 
     def __init__(
         self,
@@ -85,6 +88,7 @@ class DigitsCNN(SplitClassifier):
         image_size: int = 8,
         hidden: int = 128,
         batchnorm: bool = False,
+        norm_embedding: bool = False,
     ):
         def conv(cin: int, cout: int) -> list[nn.Module]:
             layers = [nn.Conv2d(cin, cout, 3, padding=1)]
@@ -95,7 +99,8 @@ class DigitsCNN(SplitClassifier):
             *conv(32, 64),
             nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(64 * (image_size // 2) ** 2, hidden),
+            nn.Linear(64 * (image_size // 2) ** 2, hidden, bias=not norm_embedding),
+            *([nn.BatchNorm1d(hidden)] if norm_embedding else []),
             nn.ReLU(),
         )
         super().__init__(features, nn.Linear(hidden, num_classes))
@@ -271,9 +276,19 @@ def _plugin_models() -> dict:
     return found
 
 
-def seeded_model(arch: str, classes: int, channels: int, seed: int, batchnorm: bool = True):
+def seeded_model(
+    arch: str,
+    classes: int,
+    channels: int,
+    seed: int,
+    batchnorm: bool = True,
+    norm_embedding: bool = False,
+):
     """A fresh model with initial weights fixed by `seed`, as every training protocol builds it;
-    `digits-cnn` gets BatchNorm unless `batchnorm` is False (the papers' nets normalise)."""
+    `digits-cnn` gets BatchNorm after its convolutions unless `batchnorm` is False (the papers'
+    nets normalise), and on its embedding too with `norm_embedding`."""
     torch.manual_seed(seed)
-    kw = {"batchnorm": True} if batchnorm and arch == "digits-cnn" else {}
+    kw = {}
+    if arch == "digits-cnn":
+        kw = {"batchnorm": batchnorm, "norm_embedding": norm_embedding}
     return build_model(arch, classes, in_channels=channels, **kw)

@@ -8,7 +8,9 @@ in `named_parameters()` order). This module holds:
 - `gram_schmidt` (orthonormal rows, in order) and `pca_directions` (top principal directions);
 - `Projector` (g -> Pᵀ P g, optionally from a row shard summed over ranks) and
   `ProjectedOptimizer` (projects `.grad` before the base optimizer steps);
-- `quantize` / `Quantized`: low-bit uniform quantisation of directions, stored as uint8.
+- `quantize` / `Quantized`: low-bit uniform quantisation of directions, stored as uint8;
+- `subspace_sharpness` (the largest curvature of a loss inside span(P), by Hessian-vector
+  products) and `momentum_lr_bound` (the learning rate momentum SGD stays stable below).
 
 Nothing here picks a device: tensors stay where the caller put them.
 """
@@ -292,6 +294,59 @@ class ProjectedOptimizer:
         """Project the gradients, then step the base optimizer."""
         self.project_gradients()
         self.optimizer.step()
+
+
+# ------------------------------------------------------------------------------ curvature
+
+
+def subspace_sharpness(
+    loss_fn,
+    params: Sequence[torch.Tensor],
+    basis: torch.Tensor,
+    iters: int = 20,
+    generator: torch.Generator | None = None,
+) -> float:
+    """λ_max of P H Pᵀ, H the Hessian of `loss_fn()` in `params` (flattened in order) and P the
+    k x D orthonormal `basis`, by power iteration on Hessian-vector products along Pᵀv.
+
+    `loss_fn` is called once; its graph serves every product. Power iteration finds the
+    eigenvalue of largest magnitude; when that one is negative, a second run on P H Pᵀ − λ I
+    finds the largest. Returns a Rayleigh quotient (it approaches λ_max from below)."""
+    _check_rows(basis)
+    params = list(params)
+    grads = torch.autograd.grad(loss_fn(), params, create_graph=True)
+    if sum(g.numel() for g in grads) != basis.shape[1]:
+        raise ValueError(
+            f"the parameters hold {sum(g.numel() for g in grads)} values but the basis has "
+            f"length {basis.shape[1]}"
+        )
+    shapes = [p.shape for p in params]
+
+    def product(v: torch.Tensor) -> torch.Tensor:  # P H Pᵀ v
+        shaped = unflatten(torch.mv(basis.t(), v), shapes)
+        hvp = torch.autograd.grad(grads, params, grad_outputs=shaped, retain_graph=True)
+        return torch.mv(basis, torch.cat([h.reshape(-1) for h in hvp]))
+
+    def power(shift: float) -> float:
+        v = torch.randn(basis.shape[0], generator=generator).to(basis)
+        v = v / v.norm()
+        value = 0.0
+        for _ in range(iters):
+            w = product(v) - shift * v
+            value = float(v @ w)
+            if float(w.norm()) == 0.0:
+                break
+            v = w / w.norm()
+        return value
+
+    top = power(0.0)
+    return top if top >= 0 else power(top) + top
+
+
+def momentum_lr_bound(sharpness: float, momentum: float) -> float:
+    """2 (1 + momentum) / λ: above this learning rate heavy-ball SGD diverges along a
+    direction of curvature λ (the quadratic model); inf when λ <= 0."""
+    return 2 * (1 + momentum) / sharpness if sharpness > 0 else float("inf")
 
 
 # ------------------------------------------------------------------------------ quantisation

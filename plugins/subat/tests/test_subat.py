@@ -275,3 +275,29 @@ def test_the_config_records_the_resolved_recipe():
     config = SubAT(sample_epochs=30).config
     assert (config.sample_epochs, config.n_components, config.subspace_epochs) == (30, 37, 18)
     assert SubAT(**config.model_dump()).config == config  # a recorded config reproduces the run
+
+
+def _protect_recording_warnings(**config):
+    import warnings
+
+    method = SubAT(**{**TINY, **config})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        method.protect(toy_cnn(), data=tiny_dataset(64), runtime=runtime())
+    return method, [str(w.message) for w in caught if "stability bound" in str(w.message)]
+
+
+def test_the_lr_guard_warns_above_the_stability_bound_and_not_below():
+    """2(1 + momentum)/λ with λ the sharpest curvature at w0 in the subspace: a subspace_lr
+    above it warns (naming the bound), one below it does not; the estimate does not depend on
+    the lr, and lr_guard=False skips it."""
+    first, _ = _protect_recording_warnings(subspace_lr=1e-3)
+    assert first.sharpness > 0
+    assert first.lr_bound == pytest.approx(2 * (1 + 0.9) / first.sharpness)
+    above, warned = _protect_recording_warnings(subspace_lr=1.2 * first.lr_bound)
+    assert above.sharpness == pytest.approx(first.sharpness)
+    assert len(warned) == 1 and f"{first.lr_bound:.3g}" in warned[0]
+    _, quiet = _protect_recording_warnings(subspace_lr=0.8 * first.lr_bound)
+    assert quiet == []
+    unguarded, none = _protect_recording_warnings(subspace_lr=1.2 * first.lr_bound, lr_guard=False)
+    assert unguarded.sharpness is None and none == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -21,7 +22,12 @@ from torch import nn
 
 from yw_core.interfaces import Capabilities, Defense, MethodConfig, Paper
 from yw_core.runtime import Runtime
-from yw_core.subspace import ProjectedOptimizer, Projector
+from yw_core.subspace import (
+    ProjectedOptimizer,
+    Projector,
+    momentum_lr_bound,
+    subspace_sharpness,
+)
 from yw_core.train import TrainConfig, fit
 from yw_plugin_baselines.adversarial_training import (
     PGDAT,
@@ -133,6 +139,12 @@ class SubAT(Defense):
             description="return the subspace epoch with the best validation PGD accuracy (the "
             "paper's reported model) or the last",
         )
+        lr_guard: bool = Field(
+            True,
+            description="estimate the sharpest curvature λ of the loss in the subspace at w0 "
+            "(20 Hessian-vector products on one batch) and warn when subspace_lr exceeds "
+            "momentum SGD's stability bound 2(1 + momentum)/λ",
+        )
         progress: bool = Field(True, description="show progress bars while training")
 
         @model_validator(mode="after")
@@ -188,12 +200,34 @@ class SubAT(Defense):
         wide = FastAT(eps=self.config.train_eps_ratio * self.config.eps)
         return wide.attack(model, x, y, generator=generator)
 
+    def sharpness_at(self, model, w0, train, params, runtime, generator) -> float:
+        """λ_max of the subspace stage's loss (cross-entropy on its FGSM-RS examples, train
+        mode) restricted to span(basis), at w0, on the first `batch_size` training samples; the
+        forward passes' BatchNorm statistics are undone."""
+        import torch
+        import torch.nn.functional as F
+
+        model.load_state_dict(w0)
+        model.train()
+        first = next(iter(torch.utils.data.DataLoader(train, batch_size=self.config.batch_size)))
+        x, y = runtime.to(first[0]), runtime.to(first[1])
+        x_adv = self.subspace_attack(model, x, y, generator=generator).detach()
+        sharpness = subspace_sharpness(
+            lambda: F.cross_entropy(model(x_adv), y),
+            params,
+            self.basis,
+            generator=torch.Generator().manual_seed(runtime.seed),
+        )
+        model.load_state_dict(w0)
+        return sharpness
+
     def protect(self, model: nn.Module, *, data: Any = None, runtime: Runtime) -> nn.Module:
         """Train a copy of `model` with Sub-AT on `data`; the input model is left unchanged.
 
         Sets `self.history` (one row per epoch of each stage, `stage` 'sample' or 'subspace',
         with val_pgd_acc / val_clean_acc), `self.selected_epoch` (a subspace epoch),
-        `self.train_seconds` (both stages and the PCA, validation excluded) and `self.basis`."""
+        `self.train_seconds` (both stages and the PCA, validation excluded), `self.basis`, and
+        with `lr_guard` `self.sharpness` (λ at w0) and `self.lr_bound` (2(1 + momentum)/λ)."""
         c = self.config
         check_training_inputs(model, data, self.name)
         sample_epochs, k, subspace_epochs = self.recipe
@@ -243,7 +277,20 @@ class SubAT(Defense):
         sampling.step.checkpoints.clear()  # the trajectory is not needed any more
         dldr_seconds = time.perf_counter() - started
 
-        # 3. projected AT from w0
+        # 3. projected AT from w0, warned when its lr is above the stability bound there
+        self.sharpness = self.lr_bound = None
+        if c.lr_guard:
+            self.sharpness = self.sharpness_at(model, w0, train, params, runtime, generator)
+            self.lr_bound = momentum_lr_bound(self.sharpness, c.momentum)
+            if c.subspace_lr > self.lr_bound:
+                warnings.warn(
+                    f"{self.name}: subspace_lr {c.subspace_lr:g} is above the stability bound "
+                    f"2(1 + momentum)/λ = {self.lr_bound:.3g} of momentum SGD at w0 (λ = "
+                    f"{self.sharpness:.3g}, the sharpest curvature of the adversarial loss in "
+                    "the subspace): projected SGD will likely diverge; lower subspace_lr or "
+                    "train_eps_ratio, or normalise the network (BatchNorm before the last ReLU)",
+                    stacklevel=2,
+                )
         model.load_state_dict(w0)
         projecting = StepMethod(
             "subat",
