@@ -21,7 +21,7 @@ TestWeightOptimizerBench = protocol_suite(
     WeightOptimizerBench, smoke={**CPU, "methods": ("sgd",), "epochs": 1, "batch_size": 256}
 )
 TestRobustTrainingBench = protocol_suite(
-    RobustTrainingBench, smoke={**CPU, "methods": (), "epochs": 1, "n": 10}
+    RobustTrainingBench, smoke={**CPU, "methods": (), "epochs": 1, "n": 10, "seeds": (0,)}
 )
 TestCertifyBench = protocol_suite(
     CertifyBench,

@@ -15,7 +15,9 @@ COLLAPSE = "fast-at-2x"
 def report(tmp_path_factory):
     pytest.importorskip("yw_plugin_subat")
     out = tmp_path_factory.mktemp("rbench")
-    config = RobustBenchConfig(methods=("fast-at", "subat"), scaled=("fast-at",), epochs=2, n=40)
+    config = RobustBenchConfig(
+        methods=("fast-at", "subat"), scaled=("fast-at",), epochs=2, n=40, seeds=(0, 1)
+    )
     return run_protocol(RobustTrainingBench, config, out, progress=False), out
 
 
@@ -31,6 +33,13 @@ def test_rows_files_and_accuracies(report):
     assert saved["results"][COLLAPSE]["train_eps"] == pytest.approx(2 * 0.2)
     assert saved["results"]["fast-at"]["config"]["eps"] == pytest.approx(0.2)
     assert any("val_pgd_acc" in h for h in saved["results"]["fast-at"]["history"])
+    for name, r in saved["results"].items():  # mean ± std over the two seeds
+        assert [run["seed"] for run in r["runs"]] == [0, 1]
+        mean = sum(run["clean"] for run in r["runs"]) / 2
+        assert r["clean"] == pytest.approx(mean) and r["clean_std"] >= 0
+    guard = saved["results"]["subat"]["runs"][0]["history"][-1]
+    assert guard["stage"] == "lr_guard" and guard["lr_bound"] > 0
+    assert "seeds=0,1" in (out / "results.txt").read_text()
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):

@@ -17,8 +17,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from yw_bench.common import distinct, summarise
 from yw_core.bench import (
     Protocol,
     ProtocolConfig,
@@ -69,9 +70,19 @@ class RobustBenchConfig(ProtocolConfig):
     scale: float = Field(2.0, gt=0, le=100, description="eps multiplier of the `scaled` rows")
     variants: bool = Field(True, description="also run the comparison variants methods declare")
     n: int = Field(200, ge=1, description="test points evaluated")
+    seeds: tuple[int, ...] = Field(
+        (0, 1, 2),
+        description="one data split, initial weights and training run per seed; rows report "
+        "mean ± std",
+    )
     overrides: dict[str, dict[str, Any]] = Field(
         {}, description="per-method Config overrides, NAME.FIELD=VALUE"
     )
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, value):
+        return distinct("seeds", value, 0)
 
 
 def evaluate(model, x, y, attacks: dict, config: RobustBenchConfig, runtime) -> dict[str, Any]:
@@ -125,6 +136,7 @@ class RobustTrainingBench(Protocol):
 
     def run(self, config: RobustBenchConfig, *, runtime, progress: bool) -> Report:
         from yw_core.data import load_dataset
+        from yw_core.runtime import Runtime
         from yw_core.train import TrainConfig, fit
 
         def trainable(cls):
@@ -145,11 +157,6 @@ class RobustTrainingBench(Protocol):
         check_overrides(config.overrides, defenses)
         attacks = select(self, "attack", sorted({name for name, _, _ in ATTACKS.values()}))
         attacks = {row: attacks[name] for row, (name, _, _) in ATTACKS.items()}
-        train = load_dataset(config.dataset, "train", seed=config.seed)
-        test = load_dataset(config.dataset, "test", seed=config.seed)
-        classes, channels = int(train.tensors[1].max()) + 1, train.tensors[0].shape[1]
-        x, y = runtime.to(test.tensors[0][: config.n]), runtime.to(test.tensors[1][: config.n])
-
         jobs: list[tuple[str, Any, float, dict, str]] = [("none", None, config.eps, {}, "")]
         for name in wanted if wanted is not None else sorted(defenses):
             jobs.append((name, defenses[name], config.eps, {}, ""))
@@ -162,48 +169,70 @@ class RobustTrainingBench(Protocol):
             label = f"{name} trained at {config.scale:g} x eps"
             jobs.append((row, defenses[name], config.scale * config.eps, {}, label))
 
+        runs: dict[str, list[dict[str, Any]]] = {row: [] for row, *_ in jobs}
+        facts: dict[str, dict[str, Any]] = {}
+        for seed in config.seeds:
+            seeded = Runtime(device=config.device, seed=seed, distributed=False)
+            train = load_dataset(config.dataset, "train", seed=seed)
+            test = load_dataset(config.dataset, "test", seed=seed)
+            classes, channels = int(train.tensors[1].max()) + 1, train.tensors[0].shape[1]
+            x, y = seeded.to(test.tensors[0][: config.n]), seeded.to(test.tensors[1][: config.n])
+            for row, cls, eps, extra_overrides, label in jobs:
+                seeded.seed_everything()
+                model = seeded.to(
+                    seeded_model(
+                        config.arch, classes, channels, seed, norm_embedding=config.norm_embedding
+                    )
+                )
+                t0 = time.perf_counter()
+                if cls is None:
+                    fit_config = TrainConfig(
+                        epochs=config.epochs, batch_size=128, progress=progress
+                    )
+                    model = fit(model, train, runtime=seeded, config=fit_config).model
+                    method_config, history = {}, []
+                else:
+                    overrides = {**config.overrides.get(cls.name, {}), **extra_overrides}
+                    settings = {
+                        "eps": eps,
+                        "epochs": config.epochs,
+                        "train_eps_ratio": config.train_eps_ratio,
+                        "progress": progress,
+                    }
+                    method = configure(
+                        cls, settings, optional=("progress", "train_eps_ratio"), overrides=overrides
+                    )
+                    model = method.protect(model, data=train, runtime=seeded)
+                    method_config = method.config.model_dump(mode="json")
+                    history = getattr(method, "history", [])
+                    if getattr(method, "sharpness", None) is not None:
+                        extra = {"sharpness": method.sharpness, "lr_bound": method.lr_bound}
+                        history = [*history, {"stage": "lr_guard", **extra}]
+                seconds = time.perf_counter() - t0
+                facts[row] = {"config": method_config, "label": label, "train_eps": eps}
+                runs[row].append(
+                    {
+                        "seed": seed,
+                        "train_seconds": seconds,
+                        "history": history,
+                        **evaluate(model, x, y, attacks, config, seeded),
+                    }
+                )
+
         results = {}
-        for row, cls, eps, extra_overrides, label in jobs:
-            runtime.seed_everything()
-            model = runtime.to(
-                seeded_model(
-                    config.arch,
-                    classes,
-                    channels,
-                    config.seed,
-                    norm_embedding=config.norm_embedding,
-                )
-            )
-            t0 = time.perf_counter()
-            if cls is None:
-                fit_config = TrainConfig(epochs=config.epochs, batch_size=128, progress=progress)
-                model = fit(model, train, runtime=runtime, config=fit_config).model
-                method_config, history = {}, []
-            else:
-                overrides = {**config.overrides.get(cls.name, {}), **extra_overrides}
-                settings = {
-                    "eps": eps,
-                    "epochs": config.epochs,
-                    "train_eps_ratio": config.train_eps_ratio,
-                    "progress": progress,
-                }
-                method = configure(
-                    cls, settings, optional=("progress", "train_eps_ratio"), overrides=overrides
-                )
-                model = method.protect(model, data=train, runtime=runtime)
-                method_config = method.config.model_dump(mode="json")
-                history = getattr(method, "history", [])
+        for row, rows in runs.items():
             entry = {
-                "config": method_config,
-                "label": label,
-                "train_eps": eps,
-                "train_seconds": time.perf_counter() - t0,
-                "history": history,
-                **evaluate(model, x, y, attacks, config, runtime),
+                **facts[row],
+                **summarise(rows, ["clean", *ATTACKS, "train_seconds"]),
+                "history": rows[0]["history"],  # the first seed's, for the plot
+                "runs": rows,
             }
             results[row] = entry
             self.result(row, entry)
         return Report(results=results)
+
+    def runtime_seed(self, config: RobustBenchConfig) -> int:
+        return config.seeds[0]
 
     def format_table(self, report: dict[str, Any]) -> str:
         """Clean and robust accuracy per method and attack, training radius and time."""
@@ -212,26 +241,32 @@ class RobustTrainingBench(Protocol):
         for name, r in report["results"].items():
             rows.append(
                 [name, ""]
-                + [f"{r['train_eps']:.3g}", f"{100 * r['clean']:.1f}"]
-                + [f"{100 * r[a]:.1f}" for a in ATTACKS]
+                + [f"{r['train_eps']:.3g}", _pct(r, "clean")]
+                + [_pct(r, a) for a in ATTACKS]
                 + [f"{r['train_seconds']:.0f}"]
             )
         header = ["method", "", "train eps", "clean %", *[f"{a} %" for a in ATTACKS], "train s"]
         preset = f", preset {m['preset']}" if m.get("preset") else ""
+        seeds = ",".join(map(str, cfg["seeds"]))
         title = (
             f"bench robust-training: {cfg['dataset']} ({cfg['arch']}), eval eps={cfg['eps']:.3g} "
-            f"(L-inf), {cfg['epochs']} epochs, n={cfg['n']}, seed={cfg['seed']}, "
+            f"(L-inf), {cfg['epochs']} epochs, n={cfg['n']}, seeds={seeds}, "
             f"device={m['runtime']['device']}{preset}"
         )
         notes = [
-            "robust accuracy (%) at eval eps; pgd-50x10: 50 steps, 10 restarts; square: 1000 "
-            "queries"
+            "robust accuracy (%) at eval eps, mean ± std over seeds; pgd-50x10: 50 steps, 10 "
+            "restarts; square: 1000 queries; train s: mean"
         ]
         notes += [f"{name}: {r['label']}" for name, r in report["results"].items() if r["label"]]
         return "\n".join([title, "", *columns(header, rows), "", *notes]) + "\n"
 
     def figures(self, report: dict[str, Any]) -> dict[str, Any]:
         return {"val_pgd_accuracy.png": plot_validation(report)}
+
+
+def _pct(row: dict[str, Any], key: str) -> str:
+    """'mean ± std' in percent of a summarised accuracy."""
+    return f"{100 * row[key]:.1f} ± {100 * row[key + '_std']:.1f}"
 
 
 def plot_validation(report: dict[str, Any]):
