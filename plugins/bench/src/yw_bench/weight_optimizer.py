@@ -39,6 +39,11 @@ class WeightBenchConfig(ProtocolConfig):
     dataset: str = Field("digits", description="dataset name (yw_core.data)")
     arch: str = Field("digits-cnn", description="model architecture (yw_core.models)")
     batchnorm: bool = Field(True, description="digits-cnn with BatchNorm (as the papers' nets)")
+    norm_embedding: bool = Field(
+        False,
+        description="digits-cnn's embedding Linear → BatchNorm1d → ReLU too (the papers' nets "
+        "end in BatchNorm + ReLU; off: the network the tables in docs/benchmarks.md used)",
+    )
     label_noise: float = Field(
         0.2, ge=0, lt=1, description="fraction of training labels replaced by random classes"
     )
@@ -107,7 +112,14 @@ def train_one(config: WeightBenchConfig, name: str, cls, seed: int, runtime, pro
 
     train, classes = noisy_train_data(config, seed)
     test = load_dataset(config.dataset, "test", seed=seed)
-    model = seeded_model(config.arch, classes, train.tensors[0].shape[1], seed, config.batchnorm)
+    model = seeded_model(
+        config.arch,
+        classes,
+        train.tensors[0].shape[1],
+        seed,
+        config.batchnorm,
+        config.norm_embedding,
+    )
     method = make_method(config, name, cls)
     recipe = base_recipe(config, progress, keep_checkpoints=cls is None)
     if method is not None:
@@ -125,7 +137,14 @@ def train_from_base(config, name, cls, seed, sgd, runtime, progress) -> dict[str
     test = load_dataset(config.dataset, "test", seed=seed)
     method = make_method(config, name, cls)
     head = max(1, round(method.base_run() * config.epochs))
-    model = seeded_model(config.arch, classes, train.tensors[0].shape[1], seed, config.batchnorm)
+    model = seeded_model(
+        config.arch,
+        classes,
+        train.tensors[0].shape[1],
+        seed,
+        config.batchnorm,
+        config.norm_embedding,
+    )
     result = fit(
         model,
         train,
