@@ -67,6 +67,11 @@ class ConditionalDiffusion(nn.Module, ABC):
     def conditioning_parameters(self) -> list[nn.Parameter]:
         """The parameters that read the condition (cross-attention); empty when there are none."""
 
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters of the frozen condition encoder (the text encoder), which erasure
+        never trains; none by default."""
+        return []
+
     def forward(self, x_t, t, cond):
         return self.eps(x_t, t, cond)
 
@@ -199,6 +204,9 @@ class DigitsDDPM(ConditionalDiffusion):
 
     def conditioning_parameters(self) -> list[nn.Parameter]:
         return [p for b in self.blocks for p in b.cond.parameters()]
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.embedding.parameters())
 
     @torch.no_grad()
     def sample(
@@ -378,3 +386,6 @@ class DiffusersConditional(ConditionalDiffusion):
 
     def conditioning_parameters(self) -> list[nn.Parameter]:
         return [p for name, p in self.unet.named_parameters() if ".attn2." in name]
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.text_encoder.parameters())

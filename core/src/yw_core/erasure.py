@@ -133,11 +133,8 @@ class ConceptErasure(Unlearner):
     def _trainable(self, model: ConditionalDiffusion) -> list[torch.nn.Parameter]:
         if self.config.trainable == "conditioning":
             return list(model.conditioning_parameters())
-        frozen_text = getattr(model, "text_encoder", None)
-        skip = set(frozen_text.parameters()) if frozen_text is not None else set()
-        embedding = getattr(model, "embedding", None)  # DigitsDDPM's frozen "text encoder"
-        skip |= set(embedding.parameters()) if embedding is not None else set()
-        return [p for p in model.parameters() if p not in skip]
+        frozen = set(model.encoder_parameters())
+        return [p for p in model.parameters() if p not in frozen]
 
     def _loss(self, work, frozen, x0, concepts, weights, generator, step):
         n = x0.shape[0]

@@ -144,3 +144,14 @@ def test_mim_lowers_the_concepts_information_where_the_baselines_do_not(
     assert mi3(erased) < 0.2 * mi3(ddpm)
     assert mi3(ablated) > mi3(ddpm)
     assert mi3(esd) > 0.3 * mi3(ddpm)
+
+
+def test_trainable_all_moves_everything_but_the_frozen_class_embedding(runtime):
+    model = tiny_ddpm()
+    model.embedding.weight.requires_grad_(True)  # frozen by the contract, not by the flag
+    data = TensorDataset(torch.rand(8, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 3] * 2))
+    out = MiMMU(lr=1e-3, epochs=1, trainable="all").unlearn(model, data, runtime=runtime)
+    before, after = model.state_dict(), out.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert "embedding.weight" not in moved
+    assert {"inp.weight", "blocks.0.cond.weight", "out.1.weight"} <= moved

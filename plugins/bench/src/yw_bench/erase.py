@@ -103,7 +103,15 @@ class EraseBench(Protocol):
             "anchor": config.anchor,
             "progress": False,
         }
-        optional = ("anchor", "progress")
+        erasers = {
+            name: configure(
+                cls,
+                recipe,
+                optional=("anchor", "progress"),
+                overrides=config.overrides.get(name),
+            )
+            for name, cls in methods.items()
+        }
         world = Reference(config, runtime, progress)
         runs: dict[str, list[dict[str, Any]]] = {ORIGINAL: [], **{n: [] for n in methods}}
         grid: dict[str, list] = {}
@@ -118,15 +126,9 @@ class EraseBench(Protocol):
                 if name == ORIGINAL:
                     model, seconds = world.ddpm, 0.0
                 else:
-                    method = configure(
-                        methods[name],
-                        recipe,
-                        optional=optional,
-                        overrides=config.overrides.get(name),
-                    )
                     seeded.seed_everything()
                     with seeded.timer() as took:
-                        model = method.unlearn(world.ddpm, forget, runtime=seeded)
+                        model = erasers[name].unlearn(world.ddpm, forget, runtime=seeded)
                     seconds = took.seconds
                 row, shown = world.evaluate(model, seed)
                 runs[name].append({**row, "seconds": seconds, "seed": seed})
@@ -138,10 +140,8 @@ class EraseBench(Protocol):
         results: dict[str, Any] = {}
         for name, rows in runs.items():
             entry = {**summarise(rows), "runs": rows}
-            if name in methods:
-                entry["config"] = configure(
-                    methods[name], recipe, optional=optional, overrides=config.overrides.get(name)
-                ).config.model_dump(mode="json")
+            if name in erasers:
+                entry["config"] = erasers[name].config.model_dump(mode="json")
             results[name] = entry
             self.result(name, entry)
         facts = {
@@ -230,7 +230,7 @@ class Reference:
         x, y = load_dataset("digits", "test", seed=c.ddpm_seed).tensors
         self.test = runtime.to(from_unit(x)), y.long()
         self.labels = torch.arange(10).repeat_interleave(c.samples_per_class)
-        self.floor = self.draw(self.ddpm, seed=10_000)  # the original's second draw
+        self.floor = self.features(self.draw(self.ddpm, seed=10_000))  # the original, redrawn
         self.mi0 = self.mi(self.ddpm)
 
     def forget_set(self, seed: int):
@@ -279,7 +279,7 @@ class Reference:
             pred = self.classifier(self.runtime.to(to_unit(samples))).argmax(1).cpu()
         acc = [float((pred[self.labels == k] == k).float().mean()) * 100 for k in range(10)]
         others = [k for k in range(10) if k != c.concept]
-        feats, floor = self.features(samples), self.features(self.floor)
+        feats, floor = self.features(samples), self.floor
         fd = {k: frechet_distance(feats[self.labels == k], floor[self.labels == k]) for k in others}
         mi = self.mi(model)
         row = {

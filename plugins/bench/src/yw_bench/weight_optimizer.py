@@ -105,6 +105,14 @@ def make_method(config: WeightBenchConfig, name: str, cls):
     return None if cls is None else configure(cls, {}, overrides=config.overrides.get(name))
 
 
+def fresh_model(config: WeightBenchConfig, train, classes: int, seed: int):
+    """The seed's initial network, the same for every method of the run."""
+    channels = train.tensors[0].shape[1]
+    return seeded_model(
+        config.arch, classes, channels, seed, config.batchnorm, config.norm_embedding
+    )
+
+
 def train_one(config: WeightBenchConfig, name: str, cls, seed: int, runtime, progress: bool):
     """One method (None: SGD), one seed, in this process, from scratch; the fit result."""
     from yw_core.data import load_dataset
@@ -112,14 +120,7 @@ def train_one(config: WeightBenchConfig, name: str, cls, seed: int, runtime, pro
 
     train, classes = noisy_train_data(config, seed)
     test = load_dataset(config.dataset, "test", seed=seed)
-    model = seeded_model(
-        config.arch,
-        classes,
-        train.tensors[0].shape[1],
-        seed,
-        config.batchnorm,
-        config.norm_embedding,
-    )
+    model = fresh_model(config, train, classes, seed)
     method = make_method(config, name, cls)
     recipe = base_recipe(config, progress, keep_checkpoints=cls is None)
     if method is not None:
@@ -137,14 +138,7 @@ def train_from_base(config, name, cls, seed, sgd, runtime, progress) -> dict[str
     test = load_dataset(config.dataset, "test", seed=seed)
     method = make_method(config, name, cls)
     head = max(1, round(method.base_run() * config.epochs))
-    model = seeded_model(
-        config.arch,
-        classes,
-        train.tensors[0].shape[1],
-        seed,
-        config.batchnorm,
-        config.norm_embedding,
-    )
+    model = fresh_model(config, train, classes, seed)
     result = fit(
         model,
         train,
