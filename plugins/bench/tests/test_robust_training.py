@@ -49,3 +49,18 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert main(["bench", "robust-training", "--eps", "0", "--out", str(out)]) == 2
     assert "--eps" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_default_network_ends_in_a_normalised_embedding():
+    """Linear → BatchNorm1d → ReLU before the head, as the papers' nets end: without it Sub-AT's
+    lr 1 is above the stability bound (issue 18)."""
+    from torch import nn
+
+    from yw_core.models import seeded_model
+
+    config = RobustBenchConfig()
+    model = seeded_model(config.arch, 10, 1, 0, norm_embedding=config.norm_embedding)
+    kinds = [
+        type(m) for m in model.modules() if isinstance(m, (nn.Linear, nn.BatchNorm1d, nn.ReLU))
+    ]
+    assert kinds[-4:] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]

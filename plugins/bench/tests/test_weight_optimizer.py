@@ -80,3 +80,16 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert main(["bench", "weight-optimizer", "--ddp", "sgd", "--out", str(out)]) == 2
     assert "sgd: no distributed mode" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_default_network_ends_in_a_normalised_embedding():
+    """Linear → BatchNorm1d → ReLU before the head, as the papers' nets end (issue 18)."""
+    from torch import nn
+
+    from yw_bench.weight_optimizer import fresh_model
+
+    config = WeightBenchConfig()
+    train, classes = noisy_train_data(config, 0)
+    layers = list(fresh_model(config, train, classes, 0).modules())
+    kinds = [type(m) for m in layers if isinstance(m, (nn.Linear, nn.BatchNorm1d, nn.ReLU))]
+    assert kinds[-4:] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]

@@ -3,6 +3,8 @@ w0 + span(P), FGSM-RS at the larger radius in train mode, selection, and slower 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -189,7 +191,7 @@ def test_select_best_returns_the_best_subspace_epoch_on_validation():
 
 def test_the_pgd_sampler_trains_with_the_papers_pgd_recipe():
     method = SubAT(sampler="pgd", sample_epochs=2, subspace_epochs=1, batch_size=16)
-    assert SubAT(sampler="pgd").recipe == (100, 100, 40) and SubAT().recipe == (65, 80, 40)
+    assert SubAT(sampler="pgd").recipe(CIFAR_BATCHES) == (100, 100, 40)
     assert method.sampler().config.steps == 10
     method = SubAT(sampler="pgd", **TINY)
     method.protect(toy_cnn(), data=tiny_dataset(64), runtime=runtime())
@@ -263,17 +265,52 @@ def test_per_sample_gradient_norm_grows_more_slowly_in_the_subspace():
     assert sub_growth < full_growth / 3
 
 
-def test_none_keeps_the_papers_proportions_at_other_sampling_epochs():
-    """k per checkpoint and subspace epochs per sampling epoch stay the paper's 80/131, 40/65."""
-    assert SubAT(sample_epochs=30).recipe == (30, 37, 18)
-    assert SubAT(sample_epochs=1).recipe == (1, 2, 1)  # k stays below the 3 checkpoints
-    assert SubAT(sample_epochs=30, n_components=5, subspace_epochs=2).recipe == (30, 5, 2)
+CIFAR_BATCHES = math.ceil(45_000 / 128)  # the paper's training split, batch 128
+
+
+def test_none_keeps_the_papers_recipe_at_its_sizes():
+    """At CIFAR-10's 352 batches the floor of 20 updates per dimension is 5 epochs: the
+    paper's 65 / 80 / 40 stand, and its proportions (80/131, 40/65) at other sampling epochs."""
+    assert SubAT().recipe(CIFAR_BATCHES) == (65, 80, 40)
+    assert SubAT(sample_epochs=30).recipe(CIFAR_BATCHES) == (30, 37, 18)
+    assert SubAT(sample_epochs=1).recipe(CIFAR_BATCHES) == (1, 2, 1)  # k below 3 checkpoints
+    assert SubAT(sample_epochs=30, min_steps_per_dim=0).recipe(11) == (30, 37, 18)
+
+
+def test_small_data_gets_at_least_min_steps_per_dim_updates_per_direction():
+    """Digits at the bench's defaults (1,212 training points, 10 batches, k = 13): 6
+    proportional epochs are 60 updates; the floor asks for 20 * 13 = 260, i.e. 26 epochs."""
+    sample_epochs, k, subspace_epochs = SubAT(sample_epochs=10).recipe(10)
+    assert (sample_epochs, k, subspace_epochs) == (10, 13, 26)
+    assert SubAT(sample_epochs=10, min_steps_per_dim=25).recipe(10)[2] == 33  # ceil(32.5)
+    assert SubAT(sample_epochs=10, min_steps_per_dim=0).recipe(10)[2] == 6
+
+
+def test_protect_runs_and_records_the_resolved_subspace_epochs():
+    method = SubAT(
+        sample_epochs=2,
+        n_components=2,
+        batch_size=16,
+        min_steps_per_dim=4,
+        progress=False,
+        lr_guard=False,
+    )
+    data = tiny_dataset(64)
+    per_epoch = math.ceil(len(split_validation(data, 0.1, 0)[0]) / 16)
+    method.protect(toy_cnn(), data=data, runtime=runtime())
+    assert method.subspace_epochs == method.recipe(per_epoch)[2] == math.ceil(4 * 2 / per_epoch)
+    assert sum(row["stage"] == "subspace" for row in method.history) == method.subspace_epochs
+
+
+def test_an_explicit_subspace_epochs_is_kept():
+    assert SubAT(sample_epochs=30, n_components=5, subspace_epochs=2).recipe(1) == (30, 5, 2)
 
 
 def test_the_config_records_the_resolved_recipe():
-    """None is resolved at construction, so results.json shows the k and epochs that ran."""
+    """None is resolved at construction, so results.json shows the k that ran (the subspace
+    epochs, which depend on the data, are in `method.subspace_epochs` and the history)."""
     config = SubAT(sample_epochs=30).config
-    assert (config.sample_epochs, config.n_components, config.subspace_epochs) == (30, 37, 18)
+    assert (config.sample_epochs, config.n_components, config.subspace_epochs) == (30, 37, None)
     assert SubAT(**config.model_dump()).config == config  # a recorded config reproduces the run
 
 
