@@ -141,7 +141,7 @@ def test_select_by_capability_and_errors_name_what_is_known():
         )
     with pytest.raises(ValueError, match="unknown method nosuch; known methods: noop, trainer"):
         select(protocol, "defense", ["nosuch"])
-    with pytest.raises(ValueError, match=r"known attacks: none installed \(pip install yw-plugin"):
+    with pytest.raises(ValueError, match="attack square is provided by yw-plugin-attacks, which"):
         select(protocol, "attack", ["square"])
     assert protocol.used == {"defense": {"noop"}}
 

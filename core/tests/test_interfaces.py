@@ -175,3 +175,58 @@ def test_conformance_suite_catches_a_budget_violation(yw_runtime):
     suite = conformance_suite(Greedy)()
     with pytest.raises(AssertionError):
         suite.test_budget_ball_and_range(yw_runtime)
+
+
+def test_conformance_suite_catches_a_training_defense_that_runs_without_data(yw_runtime):
+    class Silent(Temperature):
+        name = "silent"
+        capabilities = Capabilities(training=True)
+
+    suite = conformance_suite(Silent)()
+    with pytest.raises(pytest.fail.Exception, match="ValueError"):
+        suite.test_training_time_protect_without_data_is_a_value_error(yw_runtime)
+
+
+def test_conformance_suite_catches_a_post_hoc_defense_with_unseeded_noise(yw_runtime):
+    class Unseeded(Temperature):
+        name = "unseeded"
+
+        def protect(self, model, *, data=None, runtime):
+            return torch.nn.Sequential(model, _UnseededNoise())
+
+    suite = conformance_suite(Unseeded)()
+    with pytest.raises(AssertionError, match="same seed"):
+        suite.test_post_hoc_same_seed_same_logits(yw_runtime)
+
+
+class _UnseededNoise(torch.nn.Module):
+    """Adds noise from a generator seeded from the operating system, not from the runtime."""
+
+    def __init__(self):
+        super().__init__()
+        self.generator = torch.Generator()
+        self.generator.seed()
+
+    def forward(self, x):
+        return x + torch.randn(x.shape, generator=self.generator)
+
+
+def test_conformance_suite_catches_a_step_that_returns_a_loss_with_grad(yw_runtime):
+    class Attached(PlainSGD):
+        name = "attached"
+
+        def attach(self, model, base_optimizer, *, runtime):
+            return _AttachedStep(model, base_optimizer, runtime)
+
+    suite = conformance_suite(Attached)()
+    with pytest.raises(AssertionError, match="detached"):
+        suite.test_step_updates_weights(yw_runtime)
+
+
+class _AttachedStep(_PlainStep):
+    def step(self, batch, loss_fn):
+        self.optimizer.zero_grad()
+        loss = loss_fn(self.model, batch)
+        loss.backward()
+        self.optimizer.step()
+        return loss

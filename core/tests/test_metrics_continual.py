@@ -21,3 +21,12 @@ def test_one_task_and_bad_matrices():
         average_accuracy([[1, 2, 3]])
     with pytest.raises(ValueError, match="variant"):
         forgetting([[1, 0], [1, 1]], variant="avalanche")
+
+
+def test_a_tensor_of_any_float_dtype_with_grad_reads_like_the_list():
+    import torch
+
+    r = [[90.0, 0.0, 0.0], [70.0, 85.0, 0.0], [60.0, 75.0, 80.0]]
+    for t in (torch.tensor(r, dtype=torch.bfloat16), torch.tensor(r, requires_grad=True)):
+        assert forgetting(t) == pytest.approx(forgetting(r), abs=0.5)
+        assert average_accuracy(t) == pytest.approx(average_accuracy(r), abs=0.5)

@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from yw_core.interfaces import Capabilities, MethodConfig, OODScorer, Paper, iter_batches
+from yw_core.interfaces.ood_scorer import check_inputs
 from yw_core.testing import conformance_suite, tiny_dataset
 
 
@@ -40,6 +41,7 @@ class MaxSoftmax(OODScorer):
     def score(self, x):
         if self.model is None:
             raise RuntimeError("call fit() before score()")
+        check_inputs(self.name, x)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -77,6 +79,19 @@ def test_suite_catches_a_scorer_that_leaves_the_model_in_eval_mode(yw_runtime):
     suite = conformance_suite(Sticky)()
     with pytest.raises(AssertionError, match="training mode"):
         suite.test_model_weights_and_mode_are_left_alone(yw_runtime)
+
+
+def test_suite_catches_a_scorer_that_scores_nan_inputs(yw_runtime):
+    class Trusting(MaxSoftmax):
+        name = "msp-trusting"
+
+        def score(self, x):
+            with torch.no_grad():
+                return self.model(self.runtime.to(x)).softmax(1).amax(1).to(x.device)
+
+    suite = conformance_suite(Trusting)()
+    with pytest.raises(pytest.fail.Exception, match="ValueError"):
+        suite.test_bad_inputs_to_score_are_a_clear_value_error(yw_runtime)
 
 
 def test_iter_batches_reads_tensor_dataset_and_loader_alike():

@@ -109,6 +109,32 @@ def test_suite_catches_an_unlearner_that_reads_retain_while_claiming_not_to(yw_r
         suite.test_remaining_data_free_methods_ignore_retain(yw_runtime)
 
 
+def test_suite_catches_an_unlearner_that_returns_a_model_in_train_mode(yw_runtime):
+    class Training(ForgetAscent):
+        name = "training"
+
+        def unlearn(self, model, forget, retain=None, *, runtime, in_place=False):
+            out = super().unlearn(model, forget, retain, runtime=runtime, in_place=in_place)
+            return out.train()
+
+    suite = conformance_suite(Training)()
+    with pytest.raises(AssertionError, match="eval mode"):
+        suite.test_unlearn_returns_model_of_the_same_output_shape(yw_runtime)
+
+
+def test_suite_catches_an_unlearner_that_skips_check_model(yw_runtime):
+    class Unchecked(ForgetAscent):
+        name = "unchecked"
+
+        def unlearn(self, model, forget, retain=None, *, runtime, in_place=False):
+            forget_set(forget)
+            return working_model(model, in_place).eval()  # never looks at the model
+
+    suite = conformance_suite(Unchecked)()
+    with pytest.raises(pytest.fail.Exception, match="ValueError"):
+        suite.test_a_frozen_model_or_one_without_logits_is_a_clear_value_error(yw_runtime)
+
+
 def test_request_of_datasets_and_of_a_request():
     forget, retain = tiny_dataset(4), tiny_dataset(6, seed=1)
     request = UnlearningRequest.of(forget, retain)

@@ -22,6 +22,17 @@ def canonical(name: str) -> str:
     return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
 
 
+def is_installed(distribution: str) -> bool:
+    """Whether `distribution` is installed in this environment, whatever the registry shows."""
+    from importlib import metadata
+
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def load_catalogue(path: Path | None = None) -> dict[str, dict]:
     """Entries of registry.toml (`CATALOGUE_PATH` unless `path`) keyed by canonical
     distribution name."""

@@ -66,22 +66,12 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _installed(distribution: str) -> bool:
-    from importlib import metadata
-
-    try:
-        metadata.distribution(distribution)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 def _list_available(args) -> int:
-    from yw_core.catalogue import load_catalogue
+    from yw_core.catalogue import is_installed, load_catalogue
 
     rows, data = [], []
     for item in load_catalogue().values():
-        if _installed(item["distribution"]):
+        if is_installed(item["distribution"]):
             continue
         for name, interface in item.get("methods", {}).items():
             if args.interface in (None, interface):
@@ -183,25 +173,65 @@ def cmd_doctor(args) -> int:
     print(f"yw-core {__version__}, Python {platform.python_version()}, {torch_line}")
     bad = [e for e in entries if e.status in PROBLEMS]
     for e in bad:
-        where = f"{e.interface}/{e.name} from {e.distribution} {e.version}"
-        print(f"  {e.status:12} {where}: {e.reason}")
+        print(f"  {e.status:12} {_where(e)}: {e.reason}")
     ok = len(entries) - len(bad)
     print(f"{ok} plugin entr{'y' if ok == 1 else 'ies'} ok, {len(bad)} with problems")
+    for e in (e for e in entries if e.source == "third-party" and e.interface != "hooks"):
+        warning = _reserved(e.name)
+        if warning:
+            print(f"yw-core doctor: warning: {_where(e)}: {warning}", file=sys.stderr)
     return 1 if bad else 0
 
 
+def _where(entry) -> str:
+    return f"{entry.interface}/{entry.name} from {entry.distribution} {entry.version}"
+
+
+def _reserved(name: str) -> str | None:
+    """Why a third-party method should not be called `name`: registry.toml reserves it for a
+    first-party plugin, and the two clash when both are installed. None when it is free."""
+    from yw_core.registry import reserved_by
+
+    owner = reserved_by(name)
+    if owner is None:
+        return None
+    distribution, interface = owner
+    return (
+        f"the name {name!r} is reserved for the first-party {distribution} ({interface} in "
+        f"registry.toml); installed together, the two clash: choose another name"
+    )
+
+
 def cmd_new_plugin(args) -> int:
+    import shlex
     from pathlib import Path
 
     from yw_core.scaffold import scaffold
 
     try:
-        out = scaffold(args.name, args.interface, Path(args.output) if args.output else None)
+        out = scaffold(
+            args.name,
+            args.interface,
+            Path(args.output) if args.output else None,
+            distribution=args.distribution,
+            package=args.package,
+        )
     except (ValueError, FileExistsError) as exc:
         print(f"yw-core new-plugin: {exc}", file=sys.stderr)
         return 2
+    warning = _reserved(args.name)
+    if warning:
+        print(f"yw-core new-plugin: warning: {warning}", file=sys.stderr)
+    install, tests = shlex.quote(f"{out}[test]"), shlex.quote(f"{out}/tests")
     print(f"Created {out}")
-    print(f"Next: pip install -e {out} && yw-core list && pytest {out}/tests")
+    print(
+        f"Next: python -m venv .venv && .venv/bin/pip install -e {install} "
+        f"&& .venv/bin/pytest {tests}"
+    )
+    print(
+        "(if your package index lacks yw-core, add its folder in a clone of yw: "
+        f".venv/bin/pip install /path/to/yw/core -e {install})"
+    )
     return 0
 
 
@@ -331,7 +361,11 @@ def build_parser(protocols: bool = False) -> argparse.ArgumentParser:
     p = sub.add_parser("new-plugin", help="scaffold an out-of-tree plugin distribution")
     p.add_argument("name", help="method name, e.g. my-defense")
     p.add_argument("--interface", choices=list(GROUPS), required=True)
-    p.add_argument("--output", help="directory to create (default: ./yw-plugin-NAME)")
+    p.add_argument("--output", metavar="DIR", help="directory to create (default: ./DIST)")
+    p.add_argument("--distribution", metavar="DIST", help="distribution (default: yw-plugin-NAME)")
+    p.add_argument(
+        "--package", metavar="PKG", help="import package (default: DIST with _ for - and .)"
+    )
     p.set_defaults(func=cmd_new_plugin)
     return parser
 

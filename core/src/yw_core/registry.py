@@ -386,3 +386,15 @@ def _available() -> dict[str, str]:
         for entry in load_catalogue().values()
         for name in entry.get("methods", {})
     }
+
+
+def reserved_by(name: str) -> tuple[str, str] | None:
+    """(distribution, interface) of the first-party method registry.toml reserves `name` for, so
+    a third-party plugin can be warned off the name before the two clash; None if it is free."""
+    from yw_core.catalogue import load_catalogue
+
+    for entry in load_catalogue().values():
+        interface = entry.get("methods", {}).get(name)
+        if interface is not None:
+            return entry["distribution"], interface
+    return None

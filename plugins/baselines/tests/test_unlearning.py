@@ -115,6 +115,17 @@ def test_retrain_starts_from_fresh_weights(trained, runtime):
     assert not torch.allclose(out.head.weight, trained[0].head.weight, atol=1e-2)
 
 
+def test_reinitialising_leaves_the_global_random_state_alone():
+    from yw_plugin_baselines.unlearning import reinitialise
+
+    layer = torch.nn.Linear(4, 2)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    reinitialise(layer, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_ga_never_reads_the_remaining_data(trained, runtime):
     model, forget, _ = trained
     runtime.seed_everything()

@@ -11,21 +11,71 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from yw_core.catalogue import is_installed, load_catalogue
 from yw_core.registry import PluginError, Registry
 
 
-def install_hint(interface: str, names: Iterable[str]) -> str:
-    """' (pip install DIST ...)' for the first-party distributions that provide these names
-    under `interface`, from the catalogue (registry.toml); '' when it lists none of them."""
-    from yw_core.catalogue import load_catalogue
+def install_hint(interface: str, names: Iterable[str], environ=None) -> str:
+    """What to install for these names of `interface`, from the first-party catalogue
+    (registry.toml), per distribution: 'attack square is provided by yw-plugin-attacks, which is
+    not installed: pip install yw-plugin-attacks (from a source checkout: pip install
+    ./plugins/attacks)', or, when it is installed, that YW_LOAD_PLUGINS / YW_DISABLE_PLUGINS (as
+    set in `environ`) hide it; '' for names the catalogue does not list."""
+    providers = _providers(interface)
+    by_dist: dict[str, list[str]] = {}
+    for name in names:
+        if name in providers:
+            by_dist.setdefault(providers[name]["distribution"], []).append(name)
+    parts = []
+    for dist, provided in sorted(by_dist.items()):
+        verb = "is" if len(provided) == 1 else "are"
+        head = f"{_noun(interface, len(provided))} {', '.join(provided)} {verb} provided by {dist}"
+        if not is_installed(dist):
+            path = providers[provided[0]]["path"]
+            parts.append(
+                f"{head}, which is not installed: pip install {dist} "
+                f"(from a source checkout: pip install ./{path})"
+            )
+            continue
+        switches = [
+            f"{key}={environ[key]}"
+            for key in ("YW_LOAD_PLUGINS", "YW_DISABLE_PLUGINS")
+            if environ is not None and key in environ
+        ]
+        it = "it" if len(provided) == 1 else "them"
+        why = f"hidden by {' '.join(switches)}" if switches else f"does not register {it}"
+        parts.append(f"{head}, which is installed but {why}")
+    return "; ".join(parts)
 
-    names = set(names)
-    dists = sorted(
-        entry["distribution"]
+
+def _providers(interface: str) -> dict[str, dict]:
+    """{name: catalogue entry} for the names of `interface` in registry.toml."""
+    return {
+        name: entry
         for entry in load_catalogue().values()
-        if any(entry.get("methods", {}).get(n) == interface for n in names)
-    )
-    return f" (pip install {' '.join(dists)})" if dists else ""
+        for name, kind in entry.get("methods", {}).items()
+        if kind == interface
+    }
+
+
+def _noun(interface: str, count: int) -> str:
+    noun = "attack" if interface == "attack" else "method"
+    return noun if count == 1 else f"{noun}s"
+
+
+def _unknown_message(interface: str, unknown: list[str], known: list[str], environ) -> str:
+    """Names the catalogue lists get an install hint; the others are unknown, with the known."""
+    providers = _providers(interface)
+    parts = []
+    strays = [n for n in unknown if n not in providers]
+    if strays:
+        listed = ", ".join(known) if known else "none installed"
+        parts.append(
+            f"unknown {_noun(interface, 1)} {', '.join(strays)}; "
+            f"known {_noun(interface, 2)}: {listed}"
+        )
+    hint = install_hint(interface, unknown, environ)
+    return "; ".join([*parts, hint] if hint else parts)
 
 
 def select(
@@ -52,10 +102,7 @@ def select(
         known = [*builtin, *registry.names(interface)]
         unknown = [n for n in wanted if n not in known]
         if unknown:
-            what = "attack" if interface == "attack" else "method"
-            listed = ", ".join(known) if known else "none installed"
-            hint = install_hint(interface, unknown)
-            raise ValueError(f"unknown {what} {', '.join(unknown)}; known {what}s: {listed}{hint}")
+            raise ValueError(_unknown_message(interface, unknown, known, registry.environ))
         chosen = {}
         for name in wanted:
             try:

@@ -35,6 +35,17 @@ class Attack(Method):
 
     Score-based attacks use only the model's outputs and stop querying a sample once it is
     misclassified; white-box attacks may use gradients (each forward counts as a query).
+
+    What a host relies on (the conformance suite checks it):
+
+    - `run` gets a model the caller moved with `runtime.to`, inputs x (N, ...) in [0, 1] and
+      labels y (N,); it calls `check_inputs` first, so a bad shape, range, NaN, eps, budget or
+      norm is a ValueError naming the problem.
+    - `x_adv` has x's shape, lies in [0, 1] and within `eps` of x in the `norm`; no sample
+      spends more than `budget` queries; `success` (bool, (N,)) marks only samples the model
+      misclassifies at `x_adv`; a sample misclassified from the start costs no query and keeps x.
+    - A run with a smaller budget is a prefix of a run with a larger one, the same seed gives
+      the same result, and the model's training mode is restored.
     """
 
     interface = "attack"

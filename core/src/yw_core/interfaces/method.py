@@ -30,7 +30,15 @@ class Paper(BaseModel):
 
 
 class Capabilities(BaseModel):
-    """What a method supports, so hosts can pick and skip methods without running them."""
+    """What a method supports, so hosts can pick and skip methods without running them.
+
+    `deterministic` means: on CPU, the same runtime seed and the same calls in the same order
+    give the same result. A randomised method can be deterministic in this sense: a defense
+    that adds fresh noise to every query (RND, out-rnd) is, because its noise comes from a
+    generator seeded from the runtime. The conformance suites run their same-seed checks only
+    when it is True (the attack suite always runs them). docs/contracts.md says what each field
+    means and which hosts read it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -25,11 +25,14 @@ class OODScorer(Method):
       DataLoader, or a tensor of inputs (a scorer that needs labels raises ValueError on a bare
       tensor). It keeps the runtime and returns self.
     - `score(x)` takes inputs (N, ...) on any device and moves them with the runtime; it returns
-      a detached float tensor of shape (N,) on x's device. Before `fit` it raises RuntimeError.
+      a detached float tensor of shape (N,) on x's device. Before `fit` it raises RuntimeError;
+      it checks x first with `check_inputs`, so NaN or a missing batch dimension is a
+      ValueError naming the scorer.
     - Both run the model in eval mode, then restore its training mode, and never change its
       weights. They manage autograd themselves: gradient-based scorers enable it, so a caller
       may score under `torch.no_grad()` and gets the same scores.
-    - On CPU the same data and seed give the same scores.
+    - On CPU the same data and seed give the same scores, whether the data came as a Dataset or
+      as a DataLoader over it.
     """
 
     interface = "ood_scorer"

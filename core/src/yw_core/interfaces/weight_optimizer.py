@@ -60,7 +60,14 @@ class TrainStep(ABC):
 
 
 class WeightOptimizer(Method):
-    """Changes how weights are updated (RWP, ARWP, SAM) or combined (TWA, SWA) during training."""
+    """Changes how weights are updated (RWP, ARWP, SAM) or combined (TWA, SWA) during training.
+
+    What a host relies on (the conformance suite checks it): `attach` returns a TrainStep that
+    `yw_core.train.fit` can drive through the contract above; the model it gets is on the
+    runtime's device and in train mode. `step` returns a finite, detached loss tensor and,
+    after `batches_per_update` calls, has updated the weights; `finalize` returns the model.
+    With `capabilities.deterministic` the same seed gives the same weights.
+    """
 
     interface = "weight_optimizer"
     group = GROUPS["weight_optimizer"]

@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from yw_core.metrics._arrays import to_numpy
+
 
 def average_accuracy(matrix) -> float:
     """Mean accuracy over all tasks after the last one."""
@@ -44,7 +46,7 @@ def backward_transfer(matrix) -> float:
 
 
 def _matrix(matrix) -> np.ndarray:
-    r = np.asarray(matrix, dtype=np.float64)
+    r = to_numpy(matrix, "the accuracy matrix").astype(np.float64)
     if r.ndim != 2 or r.shape[0] != r.shape[1] or r.size == 0:
         raise ValueError(f"the accuracy matrix must be square (T, T), got shape {r.shape}")
     if np.isnan(np.tril(r)).any():

@@ -11,9 +11,13 @@ from yw_core.testing.method import MethodConformance
 
 class AttackConformance(MethodConformance):
     """The attack contract: inputs stay in [0, 1] and inside the eps-ball, no sample spends more
-    than the budget, a reported success is a real misclassification, initially misclassified
-    samples cost nothing, and a run with a smaller budget is a prefix of a longer one (the
-    benchmark reads robust accuracy at every budget off one run at the largest)."""
+    than the budget, a reported success is a real misclassification, queries are counted in
+    LongTensors (N,), initially misclassified samples cost nothing, and a run with a smaller
+    budget is a prefix of a longer one (the benchmark reads robust accuracy at every budget off
+    one run at the largest); the same seed gives the same result, the model's training mode is
+    restored, and bad arguments are ValueErrors naming the problem (`Attack.check_inputs`).
+    Set `norms` to the norms the attack supports, and `budget`, `eps`, `eps_l2` to change the
+    run."""
 
     budget: ClassVar[int] = 20
     eps: ClassVar[float] = 0.3  # L-inf radius: large enough to fool the tiny model often
@@ -49,6 +53,11 @@ class AttackConformance(MethodConformance):
             size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
             assert (size <= self.radius(norm) + 1e-5).all(), f"{norm} perturbation beyond eps"
             assert result.success.shape == (x.shape[0],) and result.success.dtype == torch.bool
+            for name in ("loss_queries", "total_queries"):
+                queries = getattr(result, name)
+                assert queries.shape == (x.shape[0],) and queries.dtype == torch.long, (
+                    f"{name} must be a LongTensor (N,), got {queries.dtype} {tuple(queries.shape)}"
+                )
             assert (result.total_queries <= self.budget).all()
             assert (result.loss_queries <= result.total_queries).all()
             with torch.no_grad():

@@ -16,7 +16,8 @@ class ContinualLearnerConformance(MethodConformance):
     """After `setup`, observing every StreamBatch of a small two-task stream (on CPU, whatever
     the runtime's device) returns a finite float loss, also when the batches carry no task id;
     observing changes the model's weights; `predict` gives detached (N, num_classes) logits on
-    x's device, runs every module in eval mode and restores the model's training mode; with
+    x's device (x on CPU or on the runtime's device), runs every module in eval mode and
+    restores the model's training mode; with
     `capabilities.deterministic` the same seed gives the same losses and predictions. Override
     `make_stream` (and `make_model`) for learners that need other data, and `make_optimizer`
     for another optimizer."""
@@ -96,8 +97,8 @@ class ContinualLearnerConformance(MethodConformance):
 
         stream = self.make_stream()
         learner, model, _ = self.observed(yw_runtime, stream)
-        x = torch.cat([batch.x for batch in stream])
-        for training in (True, False):
+        cpu_x = torch.cat([batch.x for batch in stream])
+        for training, x in ((True, cpu_x), (False, yw_runtime.to(cpu_x))):
             model.train(training)
             modes = []
             hooks = [

@@ -35,6 +35,17 @@ class MethodConformance:
         method = self.method()
         assert method.config == self.method.Config()
 
+    def test_builds_from_a_config_a_dict_or_none_alike(self):
+        """`Method(config)` takes a Config, a dict or None, with keyword overrides on top."""
+        cls = self.method
+        overrides = dict(self.config_overrides)
+        built = [
+            cls(cls.Config(**overrides)).config,
+            cls(overrides).config,
+            cls(None, **overrides).config,
+        ]
+        assert built[0] == built[1] == built[2]
+
     def test_unknown_config_key_is_rejected_by_name(self):
         from pydantic import ValidationError
 

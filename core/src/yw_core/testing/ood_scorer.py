@@ -11,8 +11,10 @@ from yw_core.testing.method import MethodConformance
 class OODScorerConformance(MethodConformance):
     """A fitted scorer gives one finite, detached score per input on the input's device; it
     ranks in-distribution inputs above flat and noise images on a model built to tell them
-    apart; it reads a Dataset, a DataLoader and a tensor alike; it is deterministic, leaves the
-    model alone, works under no_grad, and refuses to score before `fit`. Override
+    apart; it reads a Dataset, a DataLoader and a tensor alike; it is deterministic (when its
+    capabilities say so), leaves the model's weights and training mode alone, works under
+    no_grad, refuses to score before `fit` (RuntimeError), and refuses inputs with NaN or
+    without a batch dimension (ValueError, as `check_inputs` raises). Override
     `make_ood_problem` for scorers that need another model or data."""
 
     def make_ood_problem(self):
@@ -93,3 +95,13 @@ class OODScorerConformance(MethodConformance):
     def test_score_before_fit_raises(self):
         with pytest.raises(RuntimeError):
             self.make().score(self.make_data(4).tensors[0])
+
+    def test_bad_inputs_to_score_are_a_clear_value_error(self, yw_runtime):
+        import torch
+
+        scorer = self.fitted(yw_runtime)
+        x = self.make_data(4, seed=1).tensors[0]
+        with pytest.raises(ValueError, match="NaN"):
+            scorer.score(x.masked_fill(x > 0.5, float("nan")))
+        with pytest.raises(ValueError, match="shape"):
+            scorer.score(torch.rand(4))

@@ -13,13 +13,15 @@ from yw_core.testing.method import MethodConformance
 
 
 class RecModelConformance(MethodConformance):
-    """`build(schema)` returns an nn.Module with trainable parameters and a `serve` path;
-    `forward(user, items)` gives N finite float scores on the features' device; in eval mode
-    `serve(user, candidates)` equals `forward` on the user repeated, within tolerance; a missing
-    field or an id outside its cardinality is a ValueError naming the field, on both paths; a
-    few Adam steps on a learnable synthetic click signal lower the loss; the same seed builds
-    the same model. Override `make_schema` for models that need other fields, and `make_clicks`
-    for another learnable signal."""
+    """`build(schema)` returns a fresh nn.Module (no parameters shared with another build)
+    with trainable parameters and a `serve` path; `forward(user, items)` gives N finite float
+    scores on the features' device; in eval mode `serve(user, candidates)` equals `forward` on
+    the user repeated, within tolerance; a missing field or an id outside its cardinality is a
+    ValueError naming the field, on both paths; a few Adam steps on a learnable synthetic click
+    signal lower the loss; the same seed builds the same model; a module that offers `w8a16()`
+    returns a copy of itself that serves the same shape of finite scores and leaves the
+    original unchanged. Override `make_schema` for models that need other fields, and
+    `make_clicks` for another learnable signal."""
 
     rows: ClassVar[int] = 8
     candidates: ClassVar[int] = 6
@@ -65,6 +67,30 @@ class RecModelConformance(MethodConformance):
         assert isinstance(module, torch.nn.Module)
         assert any(p.requires_grad for p in module.parameters()), "no trainable parameters"
         assert callable(getattr(module, "serve", None)), "the module has no serve(user, items)"
+
+    def test_each_build_is_a_fresh_module(self):
+        first, second = (self.make().build(self.make_schema()) for _ in range(2))
+        shared = {id(p) for p in first.parameters()} & {id(p) for p in second.parameters()}
+        assert not shared, "two builds share parameters"
+
+    def test_w8a16_when_offered_is_a_copy_that_scores_alike(self, yw_runtime):
+        import torch
+
+        schema = self.make_schema()
+        module = self.built(yw_runtime, schema).eval()
+        if not callable(getattr(module, "w8a16", None)):
+            pytest.skip("offers no w8a16()")
+        before = {k: v.clone() for k, v in module.state_dict().items()}
+        quantised = module.w8a16()
+        assert isinstance(quantised, torch.nn.Module) and quantised is not module
+        for k, v in module.state_dict().items():
+            assert torch.equal(v, before[k]), f"w8a16() changed the module's {k}"
+        user = self.features(yw_runtime, schema, "user", 1, seed=1)
+        candidates = self.features(yw_runtime, schema, "item", self.candidates, seed=2)
+        with torch.no_grad():
+            served = quantised.serve(user, candidates)
+            full = module.serve(user, candidates)
+        assert served.shape == full.shape and torch.isfinite(served).all()
 
     def test_forward_gives_one_finite_score_per_row(self, yw_runtime):
         import torch

@@ -8,11 +8,14 @@ from yw_core.testing.method import MethodConformance
 
 
 class UnlearnerConformance(MethodConformance):
-    """Unlearning returns a module with the model's output shape, from Datasets or an
-    UnlearningRequest alike; it never modifies the forget or retain data, nor the caller's model
-    unless asked to (`in_place=True`); remaining-data-free methods ignore `retain`; an empty
-    forget set and labels outside the model's classes are clear ValueErrors. Override
-    `make_forget` and `make_retain` for methods that need other data.
+    """Unlearning returns a module in eval mode with the model's output shape, from Datasets or
+    an UnlearningRequest alike (the same result with `capabilities.deterministic`); it never
+    modifies the forget or retain data, nor the caller's model unless asked to
+    (`in_place=True`); remaining-data-free methods ignore `retain`; an empty forget set and
+    labels outside the model's classes are clear ValueErrors, and so, for classifiers, are a
+    model without trainable parameters and one that does not return (N, classes) logits (what
+    `check_model` raises). Override `make_forget` and `make_retain` for methods that need other
+    data.
 
     For `model_kind = "diffusion"` the model is `tiny_ddpm` and its output the noise prediction
     at fixed timesteps and concepts; such methods must also reject a model that is not a
@@ -58,6 +61,7 @@ class UnlearnerConformance(MethodConformance):
         shape = self.outputs(yw_runtime.to(self.make_model()), x).shape
         out = self.unlearned(yw_runtime, self.make_forget(), self.retain_for())
         assert isinstance(out, torch.nn.Module)
+        assert not out.training, "unlearn() must return the model in eval mode"
         assert self.outputs(out, x).shape == shape
         assert torch.isfinite(self.outputs(out, x)).all()
 
@@ -128,6 +132,18 @@ class UnlearnerConformance(MethodConformance):
         message = "unknown concept" if diffusion else "outside the model's"
         with pytest.raises(ValueError, match=message):
             self.unlearned(yw_runtime, bad, self.retain_for())
+
+    def test_a_frozen_model_or_one_without_logits_is_a_clear_value_error(self, yw_runtime):
+        from torch import nn
+
+        if self.method.model_kind != "classifier":
+            pytest.skip("unlearns diffusion models")
+        frozen = yw_runtime.to(self.make_model()).requires_grad_(False)
+        with pytest.raises(ValueError, match="trainable"):
+            self.unlearned(yw_runtime, self.make_forget(), self.retain_for(), model=frozen)
+        flat = yw_runtime.to(nn.Sequential(self.make_model(), nn.Flatten(0)))
+        with pytest.raises(ValueError, match="logits"):
+            self.unlearned(yw_runtime, self.make_forget(), self.retain_for(), model=flat)
 
     def test_a_model_without_conditioning_is_a_clear_error(self, yw_runtime):
         if self.method.model_kind != "diffusion":

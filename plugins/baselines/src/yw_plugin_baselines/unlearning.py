@@ -339,11 +339,13 @@ def l1_coefficient(alpha: float, update: int, total: int) -> float:
 def reinitialise(model, seed: int) -> None:
     """Draw fresh weights in place: `reset_parameters()` of every submodule that has one, after
     `torch.manual_seed(seed)` (in construction order, the weights a model built under that seed
-    starts from)."""
-    torch.manual_seed(seed)
-    for module in model.modules():
-        if callable(getattr(module, "reset_parameters", None)):
-            module.reset_parameters()
+    starts from); the global random state is restored afterwards."""
+    cuda = sorted({p.device.index or 0 for p in model.parameters() if p.is_cuda})
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        for module in model.modules():
+            if callable(getattr(module, "reset_parameters", None)):
+                module.reset_parameters()
 
 
 Loss = Callable[[torch.nn.Module, tuple, int, int], torch.Tensor]
