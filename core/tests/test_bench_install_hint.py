@@ -91,3 +91,13 @@ def test_with_no_plugin_discovered_the_message_fits_what_is_installed():
         assert str(exc.value).endswith("which is installed but hidden by YW_LOAD_PLUGINS=")
     else:
         assert str(exc.value) == ATTACKS_HINT
+
+
+def test_install_line_gives_both_install_lines_for_first_party_distributions():
+    from yw_core.bench import install_line
+
+    assert install_line("yw-plugin-mumis", "yw-plugin-baselines") == (
+        "pip install yw-plugin-mumis yw-plugin-baselines "
+        "(from a source checkout: pip install ./plugins/mumis ./plugins/baselines)"
+    )
+    assert install_line("yw-plugin-elsewhere") == "pip install yw-plugin-elsewhere"

@@ -11,7 +11,7 @@ First-party protocols live in the yw-bench distribution (`yw_bench`), registered
 entry-point group `yw.benches` exactly as a third party registers one.
 """
 
-from yw_core.bench.methods import check_overrides, configure, select, variants
+from yw_core.bench.methods import check_overrides, configure, install_line, select, variants
 from yw_core.bench.protocol import Protocol, ProtocolConfig, Report, check_protocol_class
 from yw_core.bench.report import columns, pct, write_report
 from yw_core.bench.run import run_protocol
@@ -25,6 +25,7 @@ __all__ = [
     "check_protocol_class",
     "columns",
     "configure",
+    "install_line",
     "pct",
     "run_protocol",
     "seeded_model",

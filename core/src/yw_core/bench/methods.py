@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from yw_core.catalogue import is_installed, load_catalogue
+from yw_core.catalogue import canonical, is_installed, load_catalogue
 from yw_core.registry import PluginError, Registry
 
 
@@ -31,11 +31,7 @@ def install_hint(interface: str, names: Iterable[str], environ=None) -> str:
         verb = "is" if len(provided) == 1 else "are"
         head = f"{_noun(interface, len(provided))} {', '.join(provided)} {verb} provided by {dist}"
         if not is_installed(dist):
-            path = providers[provided[0]]["path"]
-            parts.append(
-                f"{head}, which is not installed: pip install {dist} "
-                f"(from a source checkout: pip install ./{path})"
-            )
+            parts.append(f"{head}, which is not installed: {install_line(dist)}")
             continue
         switches = [
             f"{key}={environ[key]}"
@@ -46,6 +42,17 @@ def install_hint(interface: str, names: Iterable[str], environ=None) -> str:
         why = f"hidden by {' '.join(switches)}" if switches else f"does not register {it}"
         parts.append(f"{head}, which is installed but {why}")
     return "; ".join(parts)
+
+
+def install_line(*distributions: str) -> str:
+    """'pip install A B (from a source checkout: pip install ./plugins/a ./plugins/b)': how to
+    install first-party distributions, with their folders from registry.toml."""
+    catalogue = load_catalogue()
+    paths = [catalogue[canonical(d)]["path"] for d in distributions if canonical(d) in catalogue]
+    line = f"pip install {' '.join(distributions)}"
+    if len(paths) == len(distributions):
+        line += f" (from a source checkout: pip install {' '.join(f'./{p}' for p in paths)})"
+    return line
 
 
 def _providers(interface: str) -> dict[str, dict]:

@@ -27,6 +27,7 @@ from yw_core.bench import (
     Report,
     columns,
     configure,
+    install_line,
     seeded_model,
 )
 
@@ -186,8 +187,8 @@ class ContinualBench(Protocol):
             "continual_learner",
             config,
             missing="no continual learner installed; bench continual compares the installed "
-            "ones (entry-point group yw.continual_learners): pip install yw-plugin-las "
-            "yw-plugin-baselines",
+            "ones (entry-point group yw.continual_learners): "
+            + install_line("yw-plugin-las", "yw-plugin-baselines"),
         )
         train, test, classes = load_data(config)
         rows = [

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from yw_bench.common import distinct, installed_methods, mean_std, summarise
-from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure
+from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure, install_line
 
 ORIGINAL = "original"
 METRICS = ("erased", "ua", "others", "worst", "fd_others", "fd_erased", "mi_erased", "mi_others")
@@ -91,7 +91,7 @@ class EraseBench(Protocol):
             config,
             missing="no diffusion unlearner installed; bench erase compares the installed "
             "concept erasers (yw.unlearners with model_kind 'diffusion'): "
-            "pip install yw-plugin-mimmu yw-plugin-baselines",
+            + install_line("yw-plugin-mimmu", "yw-plugin-baselines"),
             first="mimmu",
             where=lambda cls: getattr(cls, "model_kind", "classifier") == "diffusion",
             why="unlearns classifiers, not diffusion models: run it with yw-core bench unlearn",

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from yw_bench.common import distinct, installed_methods, mean_std, method_rows, summarise
-from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure
+from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure, install_line
 
 METRICS = ("auc", "aupr", "ks", "cost", "precision", "recall", "f1", "fit_seconds")
 TOPIC_ROWS = 10  # topic pairs shown in the table
@@ -155,7 +155,7 @@ class ForecastBench(Protocol):
             "forecaster",
             config,
             missing="no forecaster installed; bench forecast compares the installed ones "
-            "(entry-point group yw.forecasters): pip install yw-plugin-tcforecast",
+            "(entry-point group yw.forecasters): " + install_line("yw-plugin-tcforecast"),
             first=config.reference,
         )
         return method_rows(methods, config)

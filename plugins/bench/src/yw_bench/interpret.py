@@ -41,7 +41,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from yw_bench.common import distinct, installed_methods, mean_std, method_rows, summarise
-from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure
+from yw_core.bench import Protocol, ProtocolConfig, Report, columns, configure, install_line
 
 DETECTION = (
     "accuracy",
@@ -298,7 +298,7 @@ class InterpretBench(Protocol):
             "interpreter",
             config,
             missing="no interpreter installed; bench interpret compares the installed ones "
-            "(entry-point group yw.interpreters): pip install yw-plugin-anomalyaid",
+            "(entry-point group yw.interpreters): " + install_line("yw-plugin-anomalyaid"),
             first=config.reference,
         )
         if not can_detect(methods.get(config.reference, object)):

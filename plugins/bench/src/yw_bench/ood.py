@@ -29,6 +29,7 @@ from yw_core.bench import (
     check_overrides,
     columns,
     configure,
+    install_line,
     pct,
     seeded_model,
     select,
@@ -105,15 +106,13 @@ def scorer_distributions() -> str:
     from yw_core.catalogue import load_catalogue
 
     found = sorted(
-        (entry["distribution"], entry["path"])
+        entry["distribution"]
         for entry in load_catalogue().values()
         if "ood_scorer" in {**entry.get("methods", {}), **entry.get("planned", {})}.values()
     )
     if not found:
         return "install a distribution that registers yw.ood_scorers"
-    dists = " ".join(d for d, _ in found)
-    paths = " ".join(f"./{p}" for _, p in found)
-    return f"pip install {dists} (from a source checkout: pip install {paths})"
+    return install_line(*found)
 
 
 def load_id_data(config: OODBenchConfig):

@@ -32,6 +32,7 @@ from yw_core.bench import (
     Report,
     columns,
     configure,
+    install_line,
 )
 
 SIZES = ("tokens", "width", "layers")
@@ -221,7 +222,7 @@ class RecBench(Protocol):
             "rec_model",
             config,
             missing="no rec model installed; bench rec compares the installed ones (entry-point "
-            "group yw.rec_models): pip install yw-plugin-ugsep",
+            "group yw.rec_models): " + install_line("yw-plugin-ugsep"),
             first=config.reference,
         )
         return method_rows(methods, config)

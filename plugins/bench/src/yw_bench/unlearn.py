@@ -29,6 +29,7 @@ from yw_core.bench import (
     Report,
     columns,
     configure,
+    install_line,
     seeded_model,
 )
 
@@ -188,7 +189,8 @@ class UnlearnBench(Protocol):
             "unlearner",
             config,
             missing="no unlearner installed; bench unlearn compares the installed unlearners "
-            "(entry-point group yw.unlearners): pip install yw-plugin-mumis yw-plugin-baselines",
+            "(entry-point group yw.unlearners): "
+            + install_line("yw-plugin-mumis", "yw-plugin-baselines"),
             first=REFERENCE,
             where=lambda cls: getattr(cls, "model_kind", "classifier") == "classifier",
             why="unlearns diffusion models, not classifiers: run it with yw-core bench erase",
