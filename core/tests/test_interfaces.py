@@ -211,6 +211,90 @@ class _UnseededNoise(torch.nn.Module):
         return x + torch.randn(x.shape, generator=self.generator)
 
 
+class _SeededNoise(torch.nn.Module):
+    """Adds fresh noise on every call, from a generator seeded from the runtime."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x):
+        return x + torch.randn(x.shape, generator=self.generator, device=self.generator.device)
+
+
+class _BatchShifted(torch.nn.Module):
+    """Adds the mean logit of the whole batch to every logit: each input's scores depend on the
+    others, its argmax does not."""
+
+    def forward(self, x):
+        return x + x.mean()
+
+
+def test_conformance_suite_catches_an_undeclared_randomized_defense(yw_runtime):
+    class Noisy(Temperature):
+        name = "noisy"
+
+        def protect(self, model, *, data=None, runtime):
+            return torch.nn.Sequential(model, _SeededNoise(runtime.generator()))
+
+    suite = conformance_suite(Noisy)()
+    suite.test_post_hoc_same_seed_same_logits(yw_runtime)  # seeded: this passes
+    with pytest.raises(AssertionError, match="declare randomized=True"):
+        suite.test_post_hoc_repeated_query_matches_randomized(yw_runtime)
+
+
+def test_conformance_suite_catches_a_randomized_declaration_with_no_randomness(yw_runtime):
+    class Claims(Temperature):
+        name = "claims"
+        capabilities = Capabilities(post_hoc=True, randomized=True)
+
+    suite = conformance_suite(Claims)()
+    with pytest.raises(AssertionError, match="declared randomized"):
+        suite.test_post_hoc_repeated_query_matches_randomized(yw_runtime)
+
+
+def test_conformance_suite_catches_an_undeclared_batch_dependence(yw_runtime):
+    class Shifted(Temperature):
+        name = "shifted"
+
+        def protect(self, model, *, data=None, runtime):
+            return torch.nn.Sequential(model, _BatchShifted())
+
+    suite = conformance_suite(Shifted)()
+    with pytest.raises(AssertionError, match="batch_dependence='scores'"):
+        suite.test_post_hoc_batch_dependence_as_declared(yw_runtime)
+
+
+def test_conformance_suite_checks_the_argmax_of_a_scores_dependent_defense(yw_runtime):
+    class Shifted(Temperature):
+        name = "shifted"
+        capabilities = Capabilities(post_hoc=True, batch_dependence="scores")
+
+        def protect(self, model, *, data=None, runtime):
+            return torch.nn.Sequential(model, _BatchShifted())
+
+    suite = conformance_suite(Shifted)()
+    suite.test_post_hoc_batch_dependence_as_declared(yw_runtime)  # argmax kept: passes
+
+    class Flips(Shifted):
+        name = "flips"
+
+        def protect(self, model, *, data=None, runtime):  # adds the batch size to class 0
+            return torch.nn.Sequential(model, _AddBatchSize())
+
+    with pytest.raises(AssertionError, match="batch_dependence='argmax'"):
+        conformance_suite(Flips)().test_post_hoc_batch_dependence_as_declared(yw_runtime)
+
+
+class _AddBatchSize(torch.nn.Module):
+    """Adds 100 x (batch size) to class 0's logit: the predicted class depends on the batch."""
+
+    def forward(self, x):
+        bump = torch.zeros_like(x)
+        bump[:, 0] = 100.0 * (len(x) - 1)
+        return x + bump
+
+
 def test_conformance_suite_catches_a_step_that_returns_a_loss_with_grad(yw_runtime):
     class Attached(PlainSGD):
         name = "attached"

@@ -15,6 +15,8 @@ from yw_core.metrics import (
     argmax_agreement,
     logit_distortion,
     query_stats,
+    recheck_accuracy,
+    recheck_rates,
     robust_accuracy,
     robust_accuracy_curve,
     success_rate,
@@ -102,6 +104,24 @@ def test_no_initially_correct_or_no_success_gives_none():
     assert success_rate(SUCCESS, QUERIES, 1000, none_correct) is None
     assert query_stats(SUCCESS, QUERIES, 1000, none_correct) == {"mean": None, "median": None}
     assert query_stats(SUCCESS, QUERIES, 4, CORRECT) == {"mean": None, "median": None}
+
+
+def test_recheck_scores_every_sample_over_every_requery():
+    # 3 re-queries of 4 final adversarial inputs, labels 0 1 2 3
+    predictions = torch.tensor([[0, 1, 5, 5], [0, 9, 5, 3], [0, 1, 5, 3]])
+    y = torch.tensor([0, 1, 2, 3])
+    assert recheck_rates(predictions, y) == pytest.approx([0.0, 1 / 3, 1.0, 1 / 3])
+    assert recheck_accuracy(predictions, y) == pytest.approx(1 - 5 / 12)
+    assert recheck_accuracy(np.array([[1, 1]]), [1, 1]) == 1.0  # one re-query, numpy input
+
+
+def test_recheck_validation():
+    with pytest.raises(ValueError, match=r"predictions must have shape \(R, N\)"):
+        recheck_accuracy(torch.tensor([0, 1]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="integer classes"):
+        recheck_rates(torch.zeros(2, 2), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="y has 3 labels but there are 2 samples"):
+        recheck_accuracy(torch.zeros(2, 2, dtype=torch.long), torch.tensor([0, 1, 2]))
 
 
 def test_robustness_validation():

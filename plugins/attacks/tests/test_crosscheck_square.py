@@ -93,3 +93,46 @@ def test_linf_is_at_least_as_strong_as_torchattacks(digits):
     a, b = ours(model, x, y, "linf", 0.1, 0.05), theirs(model, x, y, "linf", 0.1, 0.05)
     assert 0.1 < b < 0.9, "eps should leave the robust accuracy away from 0 and 1"
     assert a <= b + TOLERANCE, f"ours {a:.3f} vs torchattacks {b:.3f}"
+
+
+class FirstFooled(torch.nn.Module):
+    """Answers with `model` and records, per point of `x`, whether any answer misclassified it
+    and whether the last one did (each query row is matched to its nearest point in L-inf)."""
+
+    def __init__(self, model, x, y):
+        super().__init__()
+        self.model, self.x, self.y = model, x.flatten(1), y
+        self.ever_wrong = torch.zeros(len(y), dtype=torch.bool)
+        self.last_wrong = torch.zeros(len(y), dtype=torch.bool)
+
+    def forward(self, q):
+        out = self.model(q)
+        who = (q.flatten(1)[:, None] - self.x[None]).abs().amax(2).argmin(1)
+        wrong = out.argmax(1) != self.y[who]
+        self.ever_wrong[who] |= wrong
+        self.last_wrong[who] = wrong
+        return out
+
+
+def test_first_fooled_and_final_recheck_agree_on_a_deterministic_model(digits):
+    """On a deterministic, batch-independent model a point fooled once stays fooled, so the two
+    counting rules give the same robust accuracy: torchattacks' first fooled query and its final
+    re-check of x_adv, and our `success` and a re-query of our x_adv (issue 20: on UniG, which
+    is randomized and batch-dependent, they differ)."""
+    model, x, y = digits
+    x, y = x[:100], y[:100]
+    recorder = FirstFooled(model, x, y)
+    attack = torchattacks.Square(
+        recorder, norm="Linf", eps=0.1, n_queries=BUDGET - 1, p_init=0.05, seed=0
+    )
+    with torch.no_grad():
+        attack(x, y)
+    assert recorder.ever_wrong.any() and not recorder.ever_wrong.all()
+    assert torch.equal(recorder.ever_wrong, recorder.last_wrong)
+
+    runtime = Runtime(device="cpu", seed=0, distributed=False)
+    result = Square(p_init=0.05, n_iters=BUDGET - 1).run(
+        model, x, y, eps=0.1, norm="linf", budget=BUDGET, runtime=runtime
+    )
+    with torch.no_grad():
+        assert torch.equal(result.success, model(result.x_adv).argmax(1) != y)

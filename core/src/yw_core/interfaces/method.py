@@ -36,8 +36,10 @@ class Capabilities(BaseModel):
     give the same result. A randomised method can be deterministic in this sense: a defense
     that adds fresh noise to every query (RND, out-rnd) is, because its noise comes from a
     generator seeded from the runtime. The conformance suites run their same-seed checks only
-    when it is True (the attack suite always runs them). docs/contracts.md says what each field
-    means and which hosts read it.
+    when it is True (the attack suite always runs them). `randomized` says something else: that
+    two calls with the same input can answer differently (fresh noise per query, a random path,
+    a fresh random multiplier), which matters to whoever counts an attack's success by
+    re-querying. docs/contracts.md says what each field means and which hosts read it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -49,6 +51,14 @@ class Capabilities(BaseModel):
     deterministic: bool = Field(True, description="same seed gives the same result on CPU")
     certified: bool = Field(
         False, description="trains a classifier for randomized-smoothing certification"
+    )
+    randomized: bool = Field(
+        False, description="the same input can get different outputs from call to call"
+    )
+    batch_dependence: Literal["none", "scores", "argmax"] = Field(
+        "none",
+        description="how an input's output depends on the rest of its batch: not at all, "
+        "its scores only (never its argmax), or even its argmax",
     )
 
 

@@ -22,7 +22,14 @@ from .forecast import (
 )
 from .generation import frechet_distance
 from .ood import aupr_in, aupr_out, auroc, fpr_at_95, ood_metrics
-from .robustness import query_stats, robust_accuracy, robust_accuracy_curve, success_rate
+from .robustness import (
+    query_stats,
+    recheck_accuracy,
+    recheck_rates,
+    robust_accuracy,
+    robust_accuracy_curve,
+    success_rate,
+)
 from .smoothing import (
     ABSTAIN,
     average_certified_radius,
@@ -77,6 +84,8 @@ __all__ = [
     "precision_recall_f1",
     "predict",
     "query_stats",
+    "recheck_accuracy",
+    "recheck_rates",
     "reliability_bins",
     "robust_accuracy",
     "robust_accuracy_curve",

@@ -74,7 +74,7 @@ class AAA(Defense):
         code_url="https://github.com/Sizhe-Chen/AAA",
     )
     status = "stable"
-    capabilities = Capabilities(post_hoc=True)
+    capabilities = Capabilities(post_hoc=True, batch_dependence="scores")
 
     class Config(MethodConfig):
         variant: Literal["linear", "sine"] = Field(

@@ -91,7 +91,7 @@ class RND(Defense):
         arxiv_id="2104.11470",
     )
     status = "baseline"
-    capabilities = Capabilities(post_hoc=True, deterministic=True)
+    capabilities = Capabilities(post_hoc=True, deterministic=True, randomized=True)
 
     class Config(MethodConfig):
         sigma: float = Field(
@@ -128,7 +128,7 @@ class OutputNoise(Defense):
         code_url="https://github.com/Sizhe-Chen/AAA",
     )
     status = "baseline"
-    capabilities = Capabilities(post_hoc=True, deterministic=True)
+    capabilities = Capabilities(post_hoc=True, deterministic=True, randomized=True)
 
     class Config(MethodConfig):
         sigma: float = Field(

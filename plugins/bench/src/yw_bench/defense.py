@@ -7,6 +7,13 @@ runs once per method at the largest budget: an attack's trajectory does not depe
 so robust accuracy at a smaller budget Q is read off the per-sample query counts (a sample is
 robust at Q unless it was fooled within Q queries).
 
+Two counting rules, both reported: first-fooled (a sample is fooled at the first query whose
+answer is misclassified, the score-based attack literature's rule) and re-check (the final
+adversarial inputs re-queried `requery` times through the defended model), which tells a
+randomised defense that answers one query wrongly and the next rightly from a fooled one. The
+query model says how queries are batched: "batch" (the attack's shrinking set of unfooled samples
+within batches of `batch_size`) or "single" (each sample alone, as a deployed model sees it).
+
 The default is a first look in about a minute on a laptop CPU (Square, SimBA and the adaptive
 up-/bi-Square that target AAA, on 200 points to 200 queries: 40 s on 2 cores, see
 docs/benchmarks.md); `--preset paper` is the full protocol (the five score-based attacks to
@@ -31,6 +38,18 @@ DEFAULT_ARCH = {
     "svhn": "resnet18",
 }
 SCORE_BASED = ("square", "simba", "nes", "bandits", "signhunter")
+QUERY_MODELS = {
+    "batch": "each attack queries its shrinking set of unfooled samples together, within batches "
+    "of batch_size; re-queries use the same batches",
+    "single": "each sample is attacked and re-queried alone (batch of 1), as a deployed model "
+    "answering one user at a time",
+}
+COUNTING = {
+    "first_fooled": "a sample is fooled at the first query whose answer is misclassified (the "
+    "score-based attack literature's rule)",
+    "recheck": "the final adversarial inputs (all samples) re-queried `requery` times through the "
+    "defended model; robust accuracy = 1 - mean misclassification over samples and re-queries",
+}
 
 
 class DefenseBenchConfig(ProtocolConfig):
@@ -55,6 +74,16 @@ class DefenseBenchConfig(ProtocolConfig):
         "temperature); the last ones of the test split, disjoint from the attacked points",
     )
     batch_size: int = Field(500, ge=1, description="samples per attack batch")
+    query_model: Literal["batch", "single"] = Field(
+        "batch",
+        description="how queries are batched: batch = the attack's unfooled samples within "
+        "batches of batch_size; single = each sample attacked and re-queried alone",
+    )
+    requery: int = Field(
+        10,
+        ge=0,
+        description="re-queries of each final adversarial input for the re-check rule; 0 = off",
+    )
     overrides: dict[str, dict[str, Any]] = Field(
         {}, description="per-defense Config overrides, NAME.FIELD=VALUE"
     )
@@ -76,6 +105,11 @@ class DefenseBenchConfig(ProtocolConfig):
     @property
     def radius(self) -> float:
         return self.eps if self.eps is not None else DEFAULT_EPS.get(self.dataset, 8 / 255)
+
+    @property
+    def query_batch(self) -> int:
+        """Samples per forward under the query model."""
+        return 1 if self.query_model == "single" else self.batch_size
 
 
 def split_test(test, config: DefenseBenchConfig):
@@ -130,21 +164,59 @@ def forward_overhead(model, defended, x, runtime, repeats: int = 5) -> dict[str,
 
 
 def attack_all(attack, defended, x, y, config, runtime, progress) -> dict[str, Any]:
-    """Run one attack over all points in batches at the largest budget; per-sample results."""
+    """Run one attack over all points in query-model batches at the largest budget."""
     import torch
 
     budget = max(config.queries)
-    success, queries = [], []
-    batches = range(0, len(x), config.batch_size)
+    size = config.query_batch
+    success, queries, x_adv = [], [], []
+    batches = range(0, len(x), size)
     for start in progress(batches, desc=f"    {attack.name}", leave=False):
-        xb, yb = x[start : start + config.batch_size], y[start : start + config.batch_size]
+        xb, yb = x[start : start + size], y[start : start + size]
         runtime.seed_everything()
         result = attack.run(
             defended, xb, yb, eps=config.radius, norm=config.norm, budget=budget, runtime=runtime
         )
         success.append(result.success.cpu())
         queries.append(result.total_queries.cpu())
-    return {"success": torch.cat(success), "queries": torch.cat(queries)}
+        x_adv.append(result.x_adv.detach())
+    return {"success": torch.cat(success), "queries": torch.cat(queries), "x_adv": torch.cat(x_adv)}
+
+
+def predict(defended, x, size: int):
+    """Predicted classes of x, forwarded in batches of `size` (the query model's batching)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([defended(x[i : i + size]).argmax(1) for i in range(0, len(x), size)])
+
+
+def recheck(defended, x_adv, config, runtime):
+    """(requery, N) predicted classes of the final adversarial inputs, re-queried in query-model
+    batches; the seed is reset first, so the re-queries are deterministic per seed."""
+    import torch
+
+    runtime.seed_everything()
+    return torch.stack(
+        [predict(defended, x_adv, config.query_batch).cpu() for _ in range(config.requery)]
+    )
+
+
+def clean_logits(defended, x, config, name: str):
+    """The defended model's logits on x, in query-model batches; under "single" a defense that
+    cannot answer a batch of 1 is a ValueError naming it."""
+    import torch
+
+    size = config.query_batch
+    try:
+        with torch.no_grad():
+            return torch.cat([defended(x[i : i + size]) for i in range(0, len(x), size)])
+    except (ValueError, RuntimeError) as err:
+        if config.query_model != "single":
+            raise
+        raise ValueError(
+            f"{name} cannot answer a single query (query_model='single' sends batches of 1): {err}"
+        ) from err
 
 
 def curve_budgets(largest: int, points: int = 40) -> list[int]:
@@ -209,9 +281,8 @@ class DefenseBench(Protocol):
                 method = configure(defenses[name], {}, overrides=config.overrides.get(name))
                 method_config = method.config.model_dump(mode="json")
                 defended = method.protect(model, data=calibration, runtime=runtime)
-            with torch.no_grad():
-                runtime.seed_everything()
-                logits = defended(x)
+            runtime.seed_everything()
+            logits = clean_logits(defended, x, config, name)
             check_logits(logits, x, num_classes=clean.shape[1], method=name)
             probs = logits.float().softmax(1)
             entry: dict[str, Any] = {
@@ -226,10 +297,12 @@ class DefenseBench(Protocol):
             timing[name] = {"forward": forward_overhead(model, defended, x, runtime)}
             correct = (logits.argmax(1) == y).cpu()
             largest = max(config.queries)
+            final = {}
             for attack_name, attack_cls in attacks.items():
                 with runtime.timer() as t:
                     raw = attack_all(attack_cls(), defended, x, y, config, runtime, bar)
                 success, queries = raw["success"], raw["queries"]
+                final[attack_name] = raw["x_adv"]
                 entry["attacks"][attack_name] = {
                     "robust_accuracy": {
                         str(q): metrics.robust_accuracy(success, queries, q) for q in config.queries
@@ -242,6 +315,17 @@ class DefenseBench(Protocol):
                     "queries": metrics.query_stats(success, queries, largest, correct),
                 }
                 timing[name][attack_name + "_s"] = t.seconds
+            # after every attack, so the re-queries cannot change a stateful defense's attacks
+            for attack_name, x_adv in final.items():
+                entry["attacks"][attack_name]["recheck"] = None
+                if config.requery:
+                    with runtime.timer() as t:
+                        predictions = recheck(defended, x_adv, config, runtime)
+                    entry["attacks"][attack_name]["recheck"] = {
+                        "robust_accuracy": metrics.recheck_accuracy(predictions, y),
+                        "rates": metrics.recheck_rates(predictions, y),
+                    }
+                    timing[name][attack_name + "_recheck_s"] = t.seconds
             results[name] = entry
             self.result(name, entry)
         facts = {
@@ -250,6 +334,18 @@ class DefenseBench(Protocol):
             "arch": arch,
             "n": int(len(x)),
             "calibration": config.calibration,
+            "counting": {
+                "first_fooled": COUNTING["first_fooled"],
+                "recheck": COUNTING["recheck"] if config.requery else "off (requery=0)",
+            },
+            "query_model": {
+                "name": config.query_model,
+                "batch": config.query_batch,
+                "description": QUERY_MODELS[config.query_model],
+            },
+            "capabilities": {
+                name: cls.capabilities.model_dump(mode="json") for name, cls in defenses.items()
+            },
         }
         return Report(results=results, manifest=facts, sections={"timing": timing})
 
@@ -257,6 +353,7 @@ class DefenseBench(Protocol):
         """One table of clean metrics, one of robust accuracy per attack and budget."""
         results, m, cfg = report["results"], report["manifest"], report["config"]
         budgets = [str(q) for q in cfg["queries"]]
+        requery = cfg.get("requery", 0)
         clean_rows, attack_rows = [], []
         for name, r in results.items():
             ratio = report.get("timing", {}).get(name, {}).get("forward", {}).get("ratio")
@@ -273,9 +370,11 @@ class DefenseBench(Protocol):
             )
             for attack, a in r["attacks"].items():
                 mean, median = a["queries"]["mean"], a["queries"]["median"]
+                recheck = a.get("recheck")
                 attack_rows.append(
                     [name, attack]
                     + [pct(a["robust_accuracy"][q]) for q in budgets]
+                    + ([pct(recheck["robust_accuracy"]) if recheck else "-"] if requery else [])
                     + [
                         pct(a["success_rate"]),
                         "-" if mean is None else f"{mean:.0f}",
@@ -290,15 +389,27 @@ class DefenseBench(Protocol):
         clean = columns(
             ["method", "", "clean %", "agree %", "ECE %", "distortion", "overhead"], clean_rows
         )
+        recheck = [f"re-check x{requery}"] if requery else []
         robust = columns(
-            ["method", "attack"] + [f"@{q}" for q in budgets] + ["success %", "mean q", "median q"],
+            ["method", "attack"]
+            + [f"@{q}" for q in budgets]
+            + recheck
+            + ["success %", "mean q", "median q"],
             attack_rows,
         )
+        query_model = m.get("query_model", {}).get("name", "batch")
         note = (
             "robust accuracy (%) at each query budget; success rate and queries of successes "
             "at the largest budget"
         )
-        return "\n".join([title, "", *clean, "", note, *robust]) + "\n"
+        rules = "counting: @Q first-fooled (fooled at its first misclassified answer within Q)"
+        if requery:
+            rules += (
+                f"; re-check x{requery}: the final adversarial inputs (@{budgets[-1]}) re-queried "
+                f"{requery} times, 100 - mean % misclassified"
+            )
+        rules += f"\nquery model: {query_model} ({QUERY_MODELS[query_model]})"
+        return "\n".join([title, "", *clean, "", note, rules, *robust]) + "\n"
 
     def figures(self, report: dict[str, Any]) -> dict[str, Any]:
         from yw_core import metrics

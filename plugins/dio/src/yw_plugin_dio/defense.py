@@ -37,7 +37,7 @@ class DIO(Defense):
         code_url="https://github.com/fanghenshaometeor/DIversity-via-Orthogonality",
     )
     status = "experimental"
-    capabilities = Capabilities(training=True, post_hoc=False, deterministic=True)
+    capabilities = Capabilities(training=True, post_hoc=False, deterministic=True, randomized=True)
     variants = {
         "dio-single": Variant(
             label="DIO's recipe with one head and alpha = beta = 0 (the single-head model DIO "

@@ -92,7 +92,7 @@ class UniG(Defense):
         code_url="https://github.com/snowien/UniG-pytorch",
     )
     status = "stable"
-    capabilities = Capabilities(post_hoc=True)
+    capabilities = Capabilities(post_hoc=True, randomized=True, batch_dependence="argmax")
 
     class Config(MethodConfig):
         """The reference's CIFAR-10 run (README command); ImageNet used lr 1, delta 0.1."""

@@ -47,7 +47,7 @@ class LogitNoise(Defense):
     summary = "Adds Gaussian noise to the logits so score-based query attacks see noisy scores."
     paper = None
     status = "experimental"
-    capabilities = Capabilities(post_hoc=True)
+    capabilities = Capabilities(post_hoc=True, randomized=True)
 
     class Config(MethodConfig):
         sigma: float = Field(
