@@ -183,12 +183,12 @@ def attack_all(attack, defended, x, y, config, runtime, progress) -> dict[str, A
     return {"success": torch.cat(success), "queries": torch.cat(queries), "x_adv": torch.cat(x_adv)}
 
 
-def predict(defended, x, size: int):
-    """Predicted classes of x, forwarded in batches of `size` (the query model's batching)."""
+def batched_logits(defended, x, size: int):
+    """The defended model's logits on x, forwarded in batches of `size` (the query model's)."""
     import torch
 
     with torch.no_grad():
-        return torch.cat([defended(x[i : i + size]).argmax(1) for i in range(0, len(x), size)])
+        return torch.cat([defended(x[i : i + size]) for i in range(0, len(x), size)])
 
 
 def recheck(defended, x_adv, config, runtime):
@@ -198,19 +198,18 @@ def recheck(defended, x_adv, config, runtime):
 
     runtime.seed_everything()
     return torch.stack(
-        [predict(defended, x_adv, config.query_batch).cpu() for _ in range(config.requery)]
+        [
+            batched_logits(defended, x_adv, config.query_batch).argmax(1).cpu()
+            for _ in range(config.requery)
+        ]
     )
 
 
 def clean_logits(defended, x, config, name: str):
     """The defended model's logits on x, in query-model batches; under "single" a defense that
     cannot answer a batch of 1 is a ValueError naming it."""
-    import torch
-
-    size = config.query_batch
     try:
-        with torch.no_grad():
-            return torch.cat([defended(x[i : i + size]) for i in range(0, len(x), size)])
+        return batched_logits(defended, x, config.query_batch)
     except (ValueError, RuntimeError) as err:
         if config.query_model != "single":
             raise
@@ -370,11 +369,11 @@ class DefenseBench(Protocol):
             )
             for attack, a in r["attacks"].items():
                 mean, median = a["queries"]["mean"], a["queries"]["median"]
-                recheck = a.get("recheck")
+                rechecked = a.get("recheck")
                 attack_rows.append(
                     [name, attack]
                     + [pct(a["robust_accuracy"][q]) for q in budgets]
-                    + ([pct(recheck["robust_accuracy"]) if recheck else "-"] if requery else [])
+                    + ([pct(rechecked["robust_accuracy"]) if rechecked else "-"] if requery else [])
                     + [
                         pct(a["success_rate"]),
                         "-" if mean is None else f"{mean:.0f}",
@@ -389,11 +388,11 @@ class DefenseBench(Protocol):
         clean = columns(
             ["method", "", "clean %", "agree %", "ECE %", "distortion", "overhead"], clean_rows
         )
-        recheck = [f"re-check x{requery}"] if requery else []
+        recheck_column = [f"re-check x{requery}"] if requery else []
         robust = columns(
             ["method", "attack"]
             + [f"@{q}" for q in budgets]
-            + recheck
+            + recheck_column
             + ["success %", "mean q", "median q"],
             attack_rows,
         )
